@@ -1,0 +1,65 @@
+"""nodecourse: the helper package of a course on neural networks and Neural ODEs.
+
+The notebooks of the course import what they need from here::
+
+    import nodecourse as nc
+
+    nc.seed_everything(0)
+    device = nc.get_device()
+    sol = nc.rk4(lambda t, y: -y, y0, ts, dt=0.1)
+
+Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
+teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
+ODE), ``training`` (the fit loop), ``plotting`` (pure plotting functions).
+"""
+
+from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
+from nodecourse.models import (
+    CountNFE,
+    MLPVectorField,
+    NeuralODE,
+    OneHiddenLayer,
+    ResidualNet,
+    count_nfe,
+    reset_nfe,
+)
+from nodecourse.solvers import (
+    Solution,
+    check_ts,
+    convergence_order,
+    euler,
+    euler_step,
+    odeint_fixed,
+    rk4,
+    rk4_step,
+    step_counts,
+)
+from nodecourse.training import History, TrainingDiverged, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CountNFE",
+    "History",
+    "MLPVectorField",
+    "NeuralODE",
+    "OneHiddenLayer",
+    "ResidualNet",
+    "Solution",
+    "TrainingDiverged",
+    "as_device",
+    "check_ts",
+    "convergence_order",
+    "count_nfe",
+    "euler",
+    "euler_step",
+    "fit",
+    "get_device",
+    "odeint_fixed",
+    "reset_nfe",
+    "resolve_dtype",
+    "rk4",
+    "rk4_step",
+    "seed_everything",
+    "step_counts",
+]

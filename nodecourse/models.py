@@ -1,0 +1,304 @@
+"""The models of the course: a one-hidden-layer net, a residual net, and Neural ODEs.
+
+The thread that ties them together: a residual block ``h + dt * f(t, h)`` is one step
+of Euler's method for ``dh/dt = f(t, h)``, so a residual net with many small blocks
+approximates the flow of an ODE, and a Neural ODE solves that ODE directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torchdiffeq import odeint, odeint_adjoint
+
+from nodecourse.solvers import check_ts
+
+__all__ = [
+    "CountNFE",
+    "MLPVectorField",
+    "NeuralODE",
+    "OneHiddenLayer",
+    "ResidualNet",
+    "count_nfe",
+    "reset_nfe",
+]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+    "silu": nn.SiLU,
+}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in _ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}"
+        )
+    return _ACTIVATIONS[name]()
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+class OneHiddenLayer(nn.Module):
+    """The network of the lecture: ``Linear -> activation -> Linear``.
+
+    ``y = W2 sigma(W1 x + b1) + b2`` with ``W1`` of shape ``(n_hidden, n_in)`` and
+    ``W2`` of shape ``(n_out, n_hidden)``.
+
+    Args:
+        n_in: input features. n_hidden: hidden units. n_out: outputs.
+        activation: ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"softplus"`` or ``"silu"``.
+
+    Shapes: input ``(B, n_in)``, output ``(B, n_out)``.
+    """
+
+    def __init__(
+        self, n_in: int = 1, n_hidden: int = 32, n_out: int = 1, activation="relu"
+    ):
+        super().__init__()
+        for name, value in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
+            _check_positive_int(name, value)
+        self.hidden = nn.Linear(n_in, n_hidden)
+        self.activation = _activation(activation)
+        self.output = nn.Linear(n_hidden, n_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output(self.activation(self.hidden(x)))
+
+
+class MLPVectorField(nn.Module):
+    """A vector field ``f(t, y)`` given by a multilayer perceptron.
+
+    Maps a state of width ``dim`` to a velocity of the same width. With
+    ``time_dependent=True`` the time ``t`` is appended to the input, so the field
+    may change over time (like a residual net whose blocks differ).
+
+    Args:
+        dim: the width of the state ``y``.
+        hidden: the width of each hidden layer.
+        n_layers: the number of hidden layers (at least 1).
+        activation: a smooth activation (``"tanh"`` by default) keeps ``f``
+            Lipschitz and differentiable, which adaptive solvers like.
+        time_dependent: whether ``f`` depends on ``t``.
+
+    Shapes: ``t`` is a scalar tensor; ``y`` is ``(..., dim)``; output ``(..., dim)``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        hidden: int = 32,
+        n_layers: int = 1,
+        activation: str = "tanh",
+        time_dependent: bool = False,
+    ):
+        super().__init__()
+        for name, value in (("dim", dim), ("hidden", hidden), ("n_layers", n_layers)):
+            _check_positive_int(name, value)
+        self.dim = dim
+        self.time_dependent = time_dependent
+        widths = [dim + int(time_dependent)] + [hidden] * n_layers
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(w_in, w_out), _activation(activation)]
+        layers.append(nn.Linear(widths[-1], dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        if y.shape[-1] != self.dim:
+            raise ValueError(
+                f"MLPVectorField(dim={self.dim}) got a state of shape "
+                f"{tuple(y.shape)}; its last axis must have width {self.dim}"
+            )
+        if self.time_dependent:
+            t_col = torch.as_tensor(t, dtype=y.dtype, device=y.device)
+            y = torch.cat([y, t_col.expand(*y.shape[:-1], 1)], dim=-1)
+        return self.net(y)
+
+
+class ResidualNet(nn.Module):
+    """A residual net whose blocks are Euler steps of ``dh/dt = f(t, h)``.
+
+    Block ``k`` maps ``h_k`` to ``h_{k+1} = h_k + dt * f(t_k, h_k)`` with
+    ``dt = (t1 - t0) / n_blocks`` and ``t_k = t0 + k dt``. As ``n_blocks`` grows the
+    output converges to the ODE's flow ``phi_{t1}(h_0)`` (Euler's method has order
+    1, so the error shrinks like ``1 / n_blocks``).
+
+    Args:
+        field: either one vector field shared by all blocks (weight tying: the
+            residual net is then exactly Euler's method on ``field``), or a sequence
+            of ``n_blocks`` fields, one per block (an ordinary ResNet).
+        n_blocks: the number of residual blocks.
+        t0, t1: the depth interval that the blocks cover.
+
+    Shapes: input ``(..., dim)``, output ``(..., dim)``.
+    """
+
+    def __init__(
+        self,
+        field: nn.Module | list[nn.Module] | nn.ModuleList,
+        n_blocks: int,
+        t0: float = 0.0,
+        t1: float = 1.0,
+    ):
+        super().__init__()
+        _check_positive_int("n_blocks", n_blocks)
+        if not t1 > t0:
+            raise ValueError(f"need t0 < t1, got t0={t0!r}, t1={t1!r}")
+        if isinstance(field, (list, tuple, nn.ModuleList)):
+            if len(field) != n_blocks:
+                raise ValueError(
+                    f"got {len(field)} vector fields for n_blocks={n_blocks}; pass one "
+                    "field (shared by all blocks) or exactly one per block"
+                )
+            self.fields = nn.ModuleList(field)
+        else:
+            self.fields = nn.ModuleList([field])
+        self.n_blocks = n_blocks
+        self.t0, self.t1 = float(t0), float(t1)
+
+    @property
+    def dt(self) -> float:
+        return (self.t1 - self.t0) / self.n_blocks
+
+    def forward(self, h: Tensor, return_all: bool = False) -> Tensor:
+        """Apply the blocks; ``return_all`` returns every ``h_k``, ``(K + 1, ...)``."""
+        hs = [h]
+        shared = len(self.fields) == 1
+        for k in range(self.n_blocks):
+            f = self.fields[0] if shared else self.fields[k]
+            t = torch.tensor(self.t0 + k * self.dt, dtype=h.dtype, device=h.device)
+            h = h + self.dt * f(t, h)
+            hs.append(h)
+        return torch.stack(hs) if return_all else h
+
+
+class CountNFE(nn.Module):
+    """Wraps a vector field and counts how often it is evaluated (``self.nfe``)."""
+
+    def __init__(self, field: nn.Module):
+        super().__init__()
+        self.field = field
+        self.nfe = 0
+
+    def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        self.nfe += 1
+        return self.field(t, y)
+
+
+def count_nfe(model: nn.Module) -> int:
+    """Total function evaluations counted by every ``CountNFE`` inside ``model``."""
+    return sum(m.nfe for m in model.modules() if isinstance(m, CountNFE))
+
+
+def reset_nfe(model: nn.Module) -> None:
+    """Set every ``CountNFE`` counter inside ``model`` to zero."""
+    for m in model.modules():
+        if isinstance(m, CountNFE):
+            m.nfe = 0
+
+
+class NeuralODE(nn.Module):
+    """A Neural ODE: ``ys = ODESolve(f, y0, ts)`` with torchdiffeq.
+
+    Solves ``dy/dt = f(t, y)``, ``y(ts[0]) = y0`` and returns ``y`` at every time
+    in ``ts``. Gradients flow either by backpropagation through the solver's
+    operations (``adjoint=False``, memory grows with the number of steps) or by the
+    adjoint method (``adjoint=True``, ``torchdiffeq.odeint_adjoint``: memory constant
+    in the number of steps, but the gradient is only as accurate as the backward
+    solve, whose tolerances are those given here).
+
+    Args:
+        field: the vector field, an ``nn.Module`` called as ``field(t, y)``.
+        method: a torchdiffeq method, e.g. ``"dopri5"`` (adaptive, default),
+            ``"rk4"`` or ``"euler"`` (fixed-step: pass ``options={"step_size": dt}``).
+        rtol, atol: tolerances of adaptive methods.
+        adjoint: train with the adjoint method instead of backpropagation.
+        options: extra solver options passed to torchdiffeq.
+
+    Attributes:
+        nfe: evaluations of ``field`` counted since the last ``reset_nfe()``;
+            forward and, after ``backward()``, the backward (adjoint) evaluations.
+
+    Shapes: ``y0`` is ``(..., dim)``; ``ts`` is ``(T,)``; output ``(T, ..., dim)``.
+    """
+
+    def __init__(
+        self,
+        field: nn.Module,
+        *,
+        method: str = "dopri5",
+        rtol: float = 1e-5,
+        atol: float = 1e-6,
+        adjoint: bool = False,
+        options: dict | None = None,
+    ):
+        super().__init__()
+        if not isinstance(field, nn.Module):
+            raise TypeError(
+                f"field must be an nn.Module called as field(t, y), got "
+                f"{type(field).__name__}; wrap plain functions in an nn.Module so "
+                "that their parameters are trained"
+            )
+        self.counter = CountNFE(field)
+        self.method = method
+        self.rtol, self.atol = rtol, atol
+        self.adjoint = adjoint
+        self.options = dict(options or {})
+        self._checked_shape: tuple[int, ...] | None = None
+
+    @property
+    def field(self) -> nn.Module:
+        return self.counter.field
+
+    @property
+    def nfe(self) -> int:
+        return self.counter.nfe
+
+    def reset_nfe(self) -> None:
+        self.counter.nfe = 0
+
+    def _check_field(self, ts: Tensor, y0: Tensor) -> None:
+        """Evaluate the field once on ``y0`` and compare shapes (not counted in nfe)."""
+        with torch.no_grad():
+            out = self.field(ts[0], y0)
+        if not isinstance(out, Tensor) or out.shape != y0.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(
+                f"the vector field returned {got} for a state of shape "
+                f"{tuple(y0.shape)}; f(t, y) must return a tensor of the state's "
+                "shape (check the field's output width against the state's last axis)"
+            )
+        self._checked_shape = tuple(y0.shape)
+
+    def forward(self, y0: Tensor, ts: Tensor) -> Tensor:
+        if not isinstance(y0, Tensor) or not y0.is_floating_point():
+            raise TypeError(
+                f"y0 must be a floating torch.Tensor, got {getattr(y0, 'dtype', y0)!r}"
+            )
+        check_ts(ts)
+        ts = ts.to(dtype=y0.dtype, device=y0.device)
+        if self._checked_shape != tuple(y0.shape):
+            self._check_field(ts, y0)
+        solve = odeint_adjoint if self.adjoint else odeint
+        kwargs = {}
+        if self.adjoint:
+            kwargs["adjoint_params"] = tuple(self.parameters())
+        return solve(
+            self.counter,
+            y0,
+            ts,
+            rtol=self.rtol,
+            atol=self.atol,
+            method=self.method,
+            options=self.options or None,
+            **kwargs,
+        )

@@ -1,0 +1,289 @@
+"""Fixed-step ODE solvers written for teaching: explicit Euler and classical RK4.
+
+They solve the initial value problem
+
+    dy/dt = f(t, y),    y(ts[0]) = y0,
+
+and return the solution at the output times ``ts``. Both are differentiable (autograd
+records every step), so a loss on their output can be backpropagated through the
+solver. Production code in this course solves with ``torchdiffeq``; these solvers
+exist so that every step can be read, and they are tested against it.
+
+The step is always explicit: pass either ``dt`` (the largest step allowed) or
+``n_steps`` (the number of steps between two consecutive output times). Each interval
+``[ts[i], ts[i + 1]]`` is split into equal steps, so the grid lands exactly on every
+requested output time, the last one included, whatever the floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Solution",
+    "check_ts",
+    "convergence_order",
+    "euler",
+    "euler_step",
+    "odeint_fixed",
+    "rk4",
+    "rk4_step",
+    "step_counts",
+]
+
+VectorField = Callable[[Tensor, Tensor], Tensor]
+
+# Relative slack when dividing an interval by dt: an interval of 0.3 with dt = 0.1
+# gives 2.9999999999999996 steps in floating point, which must count as 3, not 4.
+_STEP_COUNT_SLACK = 1e-9
+
+
+class Solution(NamedTuple):
+    """What a fixed-step solve returns.
+
+    Attributes:
+        ys: the solution at the output times, shape ``(T, *y0.shape)``.
+        nfe: the number of evaluations of ``f`` made.
+        n_steps: the number of solver steps taken in all.
+    """
+
+    ys: Tensor
+    nfe: int
+    n_steps: int
+
+
+def check_ts(ts: Tensor, name: str = "ts") -> None:
+    """Check that ``ts`` is a 1-D, finite, strictly monotone tensor of times.
+
+    Raises:
+        TypeError: if ``ts`` is not a floating tensor.
+        ValueError: naming the first offending index and value otherwise.
+    """
+    if not isinstance(ts, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(ts).__name__}; "
+            f"build it with torch.tensor([...]) or torch.linspace(t0, t1, T)"
+        )
+    if not ts.is_floating_point():
+        raise TypeError(
+            f"{name} must have a floating dtype, got {ts.dtype}; "
+            f"use {name}.float() or torch.linspace"
+        )
+    if ts.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (the output times), got shape {tuple(ts.shape)}; "
+            f"pass {name}.flatten() if these are times, one per output"
+        )
+    if ts.numel() < 2:
+        raise ValueError(
+            f"{name} needs at least two times (start and end), got {ts.tolist()}"
+        )
+    finite = torch.isfinite(ts)
+    if not bool(finite.all()):
+        i = int((~finite).nonzero()[0])
+        raise ValueError(
+            f"{name}[{i}] = {ts[i].item()} is not finite; all output times must be"
+            " finite numbers"
+        )
+    diffs = ts[1:] - ts[:-1]
+    direction = 1.0 if bool(diffs[0] > 0) else -1.0
+    bad = (diffs * direction <= 0).nonzero()
+    if bad.numel() > 0:
+        i = int(bad[0]) + 1
+        order = "increasing" if direction > 0 else "decreasing"
+        kind = "repeats" if bool(diffs[i - 1] == 0) else "breaks the order of"
+        raise ValueError(
+            f"{name} must be strictly monotone; {name}[{i}] = {ts[i].item()} {kind} "
+            f"{name}[{i - 1}] = {ts[i - 1].item()} (the times start {order}). "
+            "Remove duplicates and sort the times"
+        )
+
+
+def step_counts(ts: Tensor, *, dt: float | None = None, n_steps: int | None = None):
+    """Number of equal steps in each interval ``[ts[i], ts[i + 1]]``.
+
+    Exactly one of ``dt`` or ``n_steps`` must be given. With ``dt``, each interval is
+    split into the fewest equal steps no longer than ``dt`` (so the actual step may
+    be slightly smaller than ``dt``); with ``n_steps``, every interval gets that many.
+
+    Returns:
+        A list of ``len(ts) - 1`` positive ints.
+    """
+    if (dt is None) == (n_steps is None):
+        raise ValueError(
+            "give exactly one of dt (largest step size) or n_steps (steps per "
+            f"output interval); got dt={dt!r}, n_steps={n_steps!r}"
+        )
+    n_intervals = ts.numel() - 1
+    if n_steps is not None:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ValueError(
+                f"n_steps must be a positive int (steps per output interval), "
+                f"got {n_steps!r}"
+            )
+        return [n_steps] * n_intervals
+    if isinstance(dt, Tensor):
+        dt = dt.item()
+    if not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
+        raise ValueError(
+            f"dt must be a positive finite number (the largest step size), got {dt!r}"
+        )
+    widths = (ts[1:] - ts[:-1]).abs().tolist()
+    return [max(1, math.ceil(w / dt - _STEP_COUNT_SLACK)) for w in widths]
+
+
+def euler_step(f: VectorField, t: Tensor, y: Tensor, dt: Tensor) -> Tensor:
+    """One explicit Euler step: ``y + dt * f(t, y)`` (one evaluation of ``f``)."""
+    return y + dt * f(t, y)
+
+
+def rk4_step(f: VectorField, t: Tensor, y: Tensor, dt: Tensor) -> Tensor:
+    """One step of the classical fourth-order Runge-Kutta method (four evaluations).
+
+    k1 = f(t, y), k2 = f(t + dt/2, y + dt k1/2), k3 = f(t + dt/2, y + dt k2/2),
+    k4 = f(t + dt, y + dt k3), and y_next = y + dt (k1 + 2 k2 + 2 k3 + k4) / 6.
+    """
+    half = dt / 2
+    k1 = f(t, y)
+    k2 = f(t + half, y + half * k1)
+    k3 = f(t + half, y + half * k2)
+    k4 = f(t + dt, y + dt * k3)
+    return y + dt * (k1 + 2 * k2 + 2 * k3 + k4) / 6
+
+
+_METHODS = {"euler": (euler_step, 1), "rk4": (rk4_step, 4)}
+
+
+def _check_y0(y0: Tensor) -> None:
+    if not isinstance(y0, Tensor):
+        raise TypeError(
+            f"y0 must be a torch.Tensor, got {type(y0).__name__}; "
+            "wrap it with torch.tensor([...])"
+        )
+    if not y0.is_floating_point():
+        raise TypeError(
+            f"y0 must have a floating dtype, got {y0.dtype}; use y0.float()"
+        )
+    if not bool(torch.isfinite(y0).all()):
+        raise ValueError("y0 contains NaN or inf; the initial state must be finite")
+
+
+def odeint_fixed(
+    f: VectorField,
+    y0: Tensor,
+    ts: Tensor,
+    *,
+    method: str = "rk4",
+    dt: float | None = None,
+    n_steps: int | None = None,
+) -> Solution:
+    """Solve ``dy/dt = f(t, y)``, ``y(ts[0]) = y0`` with a fixed-step method.
+
+    Args:
+        f: the vector field, called as ``f(t, y)`` with ``t`` a 0-d tensor and ``y``
+            of the shape of ``y0``; it must return a tensor of that shape.
+        y0: initial state, any shape, floating dtype.
+        ts: output times, shape ``(T,)``, ``T >= 2``, strictly increasing or
+            strictly decreasing (integration backwards in time is allowed). It is
+            converted to ``y0``'s dtype and device.
+        method: ``"euler"`` (order 1) or ``"rk4"`` (order 4).
+        dt: largest step size; each output interval is split into the fewest equal
+            steps no longer than ``dt``.
+        n_steps: alternatively, the number of steps in each output interval.
+
+    Returns:
+        ``Solution(ys, nfe, n_steps)`` with ``ys`` of shape ``(T, *y0.shape)`` and
+        ``ys[0] == y0``.
+
+    Raises:
+        FloatingPointError: at the first step whose state is not finite, naming the
+            step and the time (a blow-up, or a step too large for a stiff problem).
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+    if not callable(f):
+        raise TypeError(f"f must be callable as f(t, y), got {type(f).__name__}")
+    _check_y0(y0)
+    check_ts(ts)
+    ts = ts.to(dtype=y0.dtype, device=y0.device)
+    counts = step_counts(ts, dt=dt, n_steps=n_steps)
+    step, evals_per_step = _METHODS[method]
+
+    ys = [y0]
+    y = y0
+    k = 0  # steps taken so far
+    for i, m in enumerate(counts):
+        t_a, t_b = ts[i], ts[i + 1]
+        h = (t_b - t_a) / m
+        for j in range(m):
+            # The last step of an interval ends exactly on t_b, not on t_a + m * h.
+            t = t_a + j * h
+            t_next = t_b if j == m - 1 else t_a + (j + 1) * h
+            y = step(f, t, y, t_next - t)
+            k += 1
+            if not bool(torch.isfinite(y).all()):
+                raise FloatingPointError(
+                    f"{method}: the state became non-finite at step {k} "
+                    f"(t = {t_next.item():.6g}, step size {abs(h.item()):.3g}). "
+                    "The solution may blow up there, or the step is too large for "
+                    "this problem (stiffness): try a smaller dt / larger n_steps, or "
+                    "an adaptive solver such as torchdiffeq's dopri5"
+                )
+        ys.append(y)
+    return Solution(torch.stack(ys), nfe=k * evals_per_step, n_steps=k)
+
+
+def euler(
+    f: VectorField,
+    y0: Tensor,
+    ts: Tensor,
+    *,
+    dt: float | None = None,
+    n_steps: int | None = None,
+) -> Solution:
+    """Explicit Euler, ``y_{k+1} = y_k + dt f(t_k, y_k)``; see ``odeint_fixed``."""
+    return odeint_fixed(f, y0, ts, method="euler", dt=dt, n_steps=n_steps)
+
+
+def rk4(
+    f: VectorField,
+    y0: Tensor,
+    ts: Tensor,
+    *,
+    dt: float | None = None,
+    n_steps: int | None = None,
+) -> Solution:
+    """Classical fourth-order Runge-Kutta method; see ``odeint_fixed``."""
+    return odeint_fixed(f, y0, ts, method="rk4", dt=dt, n_steps=n_steps)
+
+
+def convergence_order(step_sizes, errors) -> float:
+    """Measured order of convergence: the least-squares slope of log(error) on log(dt).
+
+    A method of order p has error ~ C dt^p for small dt, so on a log-log plot the
+    errors lie on a line of slope p.
+
+    Args:
+        step_sizes: the step sizes used (positive), any 1-D sequence or array.
+        errors: the errors measured with them (positive), same length.
+    """
+    x = torch.as_tensor(step_sizes, dtype=torch.float64).flatten()
+    e = torch.as_tensor(errors, dtype=torch.float64).flatten()
+    if x.numel() != e.numel() or x.numel() < 2:
+        raise ValueError(
+            "need at least two step sizes and as many errors, got "
+            f"{x.numel()} step sizes and {e.numel()} errors"
+        )
+    if not bool((x > 0).all() and (e > 0).all()):
+        raise ValueError(
+            "step sizes and errors must be positive to take logarithms; drop the "
+            f"zero entries (errors: {e.tolist()})"
+        )
+    lx, le = x.log(), e.log()
+    lx_c = lx - lx.mean()
+    return float((lx_c * (le - le.mean())).sum() / (lx_c**2).sum())
