@@ -124,6 +124,7 @@ def plot_convergence(
     *,
     ax=None,
     orders: dict[str, float] | None = None,
+    anchor: int = 0,
     xlabel="step size dt",
     title=None,
 ):
@@ -133,7 +134,9 @@ def plot_convergence(
         step_sizes: the step sizes, shape ``(K,)``.
         errors: method name -> its ``K`` errors.
         orders: optional method name -> reference order ``p``; a dotted line of
-            slope ``p`` is drawn through that method's first point.
+            slope ``p`` is drawn through that method's point number ``anchor``.
+        anchor: which point the reference lines pass through (``-1``: the last,
+            useful when the first steps are too large for the asymptotic regime).
     """
     fig, ax = _axes(ax)
     dts = to_numpy(step_sizes).ravel()
@@ -143,9 +146,10 @@ def plot_convergence(
         ax.loglog(dts, errs, "o-", color=color, label=name)
         if orders and name in orders:
             p = orders[name]
+            ref = errs[anchor] * (dts / dts[anchor]) ** p
             ax.loglog(
                 dts,
-                errs[0] * (dts / dts[0]) ** p,
+                ref,
                 ":",
                 color=color,
                 label=f"slope {p:g}",

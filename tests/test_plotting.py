@@ -32,6 +32,10 @@ def test_plot_history_convergence_and_trajectories():
     dts = np.array([0.1, 0.05])
     _, ax = plotting.plot_convergence(dts, {"euler": dts}, orders={"euler": 1})
     np.testing.assert_allclose(ax.lines[1].get_ydata(), dts)
+    _, ax = plotting.plot_convergence(
+        dts, {"rk4": [1.0, 0.1]}, orders={"rk4": 4}, anchor=-1
+    )
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [1.6, 0.1])
     ts = torch.linspace(0, 1, 5)
     ys = torch.stack([ts, 2 * ts], dim=1)
     _, ax = plotting.plot_trajectories(ts, ys, exact=ys)

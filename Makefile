@@ -1,0 +1,50 @@
+# Build the nodecourse website and run its tests on a machine with only python3.
+# `make book` and `make test` create (or reuse) the virtual environment in $(VENV)
+# and install requirements.txt and the package; the install re-runs only when
+# requirements.txt or pyproject.toml change.
+
+VENV ?= .venv
+PY = $(VENV)/bin/python
+PYTHON3 ?= python3
+STAMP = $(VENV)/.installed
+WORKERS ?= 2
+# The build treats Sphinx warnings as errors (after reporting them all); run
+# `make book BOOK_FLAGS=` to see a page despite its warnings.
+BOOK_FLAGS ?= -W --keep-going
+
+# One thread per process: two torch processes with default threading on a
+# 2-core machine run many times slower than single-threaded ones.
+export OMP_NUM_THREADS = 1
+export MKL_NUM_THREADS = 1
+# Keep the package's progress bars out of built pages and logs.
+export NODECOURSE_PROGRESS = 0
+# MPLBACKEND is deliberately left unset: notebook kernels inherit it, and
+# MPLBACKEND=Agg would replace the inline backend and drop every figure.
+# Find the venv's `python3` kernel before any user-wide kernelspec of that name.
+export JUPYTER_PATH = $(abspath $(VENV))/share/jupyter
+# Silence debugpy's "frozen modules" warning at every kernel start.
+export PYDEVD_DISABLE_FILE_VALIDATION = 1
+
+.PHONY: book test lint clean
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build --all $(BOOK_FLAGS) .
+
+test: $(STAMP)
+	$(PY) -m pytest tests chapters --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 -n $(WORKERS) --dist loadscope
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+
+$(PY):
+	$(PYTHON3) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -e .
+	touch $@

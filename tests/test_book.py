@@ -1,0 +1,201 @@
+"""Static checks of the book: table of contents, configuration and notebooks.
+
+Fast: nothing is executed here. Running the notebooks is the job of
+`pytest --nbval-lax chapters` (see `make test`) and of `make book`.
+"""
+
+import importlib
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+NOTEBOOKS = sorted(
+    p for p in CHAPTERS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
+HEADING = re.compile(r"^#{1,6}\s+(?:\d+(?:\.\d+)*\.?\s+)?(.+?)\s*#*\s*$")
+
+
+def load_yaml(name):
+    with open(ROOT / name, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def toc_files(node):
+    """Every `file:` entry of a jb-book table of contents, root first."""
+    found = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                found.append(str(node[key]))
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []) or []:
+                found.extend(toc_files(child))
+    return found
+
+
+TOC = load_yaml("_toc.yml")
+TOC_FILES = toc_files(TOC)
+CONFIG = load_yaml("_config.yml")
+
+
+def resolve(entry):
+    """The existing source file of a toc entry (with or without suffix), or None."""
+    path = ROOT / entry
+    if path.suffix in (".md", ".ipynb"):
+        return path if path.is_file() else None
+    for suffix in (".md", ".ipynb"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def rel(path):
+    return path.relative_to(ROOT).as_posix()
+
+
+def headings(nb):
+    """The text of every markdown heading in the notebook, numbering stripped."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            match = HEADING.match(line)
+            if match:
+                found.append(match.group(1).strip().lower())
+    return found
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=rel)
+def notebook(request):
+    path = request.param
+    return path, nbformat.read(path, as_version=nbformat.NO_CONVERT)
+
+
+# --- table of contents -------------------------------------------------------
+
+
+def test_toc_format():
+    assert TOC.get("format") == "jb-book", f"_toc.yml format is {TOC.get('format')!r}"
+    assert TOC.get("root") == "intro", f"_toc.yml root is {TOC.get('root')!r}"
+
+
+@pytest.mark.parametrize("entry", TOC_FILES)
+def test_toc_entry_exists(entry):
+    assert resolve(entry) is not None, (
+        f"_toc.yml lists {entry!r} but neither {entry}.md nor {entry}.ipynb exists; "
+        "create the page or remove the entry"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=rel)
+def test_notebook_listed_in_toc(path):
+    listed = {resolve(entry) for entry in TOC_FILES}
+    assert path in listed, f"{rel(path)} is not listed in _toc.yml; add it there"
+
+
+# --- configuration -----------------------------------------------------------
+
+
+def test_config_executes_every_notebook_and_fails_on_error():
+    execute = CONFIG["execute"]
+    assert execute["execute_notebooks"] == "force"
+    assert execute["timeout"] > 30, "raise execute.timeout above the 30 s default"
+    assert execute.get("allow_errors", False) is False
+    sphinx_config = CONFIG["sphinx"]["config"]
+    assert sphinx_config["nb_execution_raise_on_error"] is True
+
+
+def test_config_math():
+    extensions = CONFIG["parse"]["myst_enable_extensions"]
+    for name in ("dollarmath", "amsmath"):
+        assert name in extensions, f"add {name!r} to parse.myst_enable_extensions"
+    assert "sphinx-mathjax-offline" in CONFIG["sphinx"]["extra_extensions"]
+
+
+@pytest.mark.parametrize("name", CONFIG["sphinx"]["extra_extensions"])
+def test_config_extra_extension_imports(name):
+    importlib.import_module(name)
+
+
+def test_config_bibliography_exists():
+    for name in CONFIG.get("bibtex_bibfiles", []):
+        assert (ROOT / name).is_file(), f"_config.yml names missing {name}"
+
+
+# --- notebooks ---------------------------------------------------------------
+
+
+def test_notebook_is_valid_nbformat4(notebook):
+    path, nb = notebook
+    assert nb.nbformat == 4, f"{rel(path)} is nbformat {nb.nbformat}, expected 4"
+    nbformat.validate(nb)
+
+
+def test_notebook_has_no_outputs(notebook):
+    path, nb = notebook
+    dirty = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count)
+    ]
+    assert not dirty, (
+        f"{rel(path)}: code cells {dirty} carry outputs or execution counts; run "
+        f"`jupyter nbconvert --clear-output --inplace {rel(path)}`"
+    )
+
+
+def test_notebook_kernelspec(notebook):
+    path, nb = notebook
+    name = nb.metadata.get("kernelspec", {}).get("name")
+    assert name == "python3", f"{rel(path)}: kernelspec name is {name!r}"
+
+
+def test_notebook_skeleton(notebook):
+    path, nb = notebook
+    first = nb.cells[0] if nb.cells else None
+    assert first is not None and first.cell_type == "markdown", (
+        f"{rel(path)}: the first cell must be markdown with the title"
+    )
+    assert first.source.startswith("# "), (
+        f"{rel(path)}: the first cell must start with '# ', got {first.source[:40]!r}"
+    )
+    found = headings(nb)
+    for wanted in ("summary", "exercises", "further reading"):
+        assert wanted in found, f"{rel(path)}: no heading {wanted.title()!r}"
+    asserts = [
+        cell
+        for cell in nb.cells
+        if cell.cell_type == "code" and re.search(r"\bassert\b", cell.source)
+    ]
+    assert asserts, f"{rel(path)}: no code cell with an `assert`"
+    assert "checks" in found, f"{rel(path)}: no heading 'Checks'"
+
+
+def colab_install_source():
+    """The one install cell, built from the repository named in _config.yml."""
+    repo = CONFIG["repository"]
+    url, branch = repo["url"].rstrip("/"), repo["branch"]
+    return (
+        "# In Google Colab, install the course package first; elsewhere this does "
+        "nothing.\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        f'    %pip install --quiet "nodecourse @ git+{url}@{branch}"'
+    )
+
+
+def test_notebook_first_code_cell_installs_the_package_in_colab(notebook):
+    path, nb = notebook
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert code and code[0].source == colab_install_source(), (
+        f"{rel(path)}: the first code cell must be exactly the Colab install cell "
+        f"built from _config.yml's repository:\n{colab_install_source()}"
+    )
