@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint
 
-from nodecourse.solvers import check_ts
+from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
 
 __all__ = ["adjoint_odeint"]
 
@@ -78,12 +78,7 @@ def _check_params_cover_field(f, t0: Tensor, y0: Tensor, params: tuple[Tensor, .
     """
     with torch.enable_grad():  # record f's graph once, only to inspect its leaves
         out = f(t0.detach(), y0.detach())
-    if not isinstance(out, Tensor) or out.shape != y0.shape:
-        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(
-            f"the vector field returned {got} for a state of shape {tuple(y0.shape)}; "
-            "f(t, y) must return a tensor of the state's shape"
-        )
+    check_field_output(out, y0)
     if out.grad_fn is None:
         return
     known = {id(p) for p in params}
@@ -98,12 +93,29 @@ def _check_params_cover_field(f, t0: Tensor, y0: Tensor, params: tuple[Tensor, .
         )
 
 
+def _odeint(func, y0, ts: Tensor, solver: dict):
+    """``torchdiffeq.odeint``, with a step-size underflow turned into a clear error."""
+    last_t: list[Tensor] = []
+
+    def tracked(t, y):
+        last_t[:] = [t]
+        return func(t, y)
+
+    try:
+        return odeint(tracked, y0, ts, **solver)
+    except AssertionError as err:
+        if "underflow in dt" not in str(err):
+            raise
+        t = float(last_t[0]) if last_t else None
+        raise step_size_underflow(solver["method"], t, ts) from err
+
+
 class _AdjointODE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f, solver, y0, ts, *params):
         # Phase 1: the forward solve, without a graph (autograd.Function's forward
         # already runs under no_grad; nothing of the solver's steps is stored).
-        ys = odeint(f, y0, ts, **solver)
+        ys = _odeint(f, y0, ts, solver)
         ctx.f, ctx.solver = f, solver
         ctx.save_for_backward(ts, ys, *params)
         return ys
@@ -147,7 +159,7 @@ class _AdjointODE(torch.autograd.Function):
             state = (z, a, *g)
             span = torch.stack([ts[i], ts[i - 1]])
             with torch.no_grad():
-                out = odeint(augmented, state, span, **solver)
+                out = _odeint(augmented, state, span, solver)
             # Restart from the stored forward state, so the backward solve's drift in
             # z does not accumulate across intervals.
             z = ys[i - 1]

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from nodecourse.solvers import check_ts
+from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
 
 __all__ = [
     "CountNFE",
@@ -176,21 +176,34 @@ class ResidualNet(nn.Module):
         for k in range(self.n_blocks):
             f = self.fields[0] if shared else self.fields[k]
             t = torch.tensor(self.t0 + k * self.dt, dtype=h.dtype, device=h.device)
-            h = h + self.dt * f(t, h)
+            velocity = f(t, h)
+            if k == 0:
+                check_field_output(velocity, h)
+            h = h + self.dt * velocity
             hs.append(h)
         return torch.stack(hs) if return_all else h
 
 
 class CountNFE(nn.Module):
-    """Wraps a vector field and counts how often it is evaluated (``self.nfe``)."""
+    """Wraps a vector field and counts how often it is evaluated (``self.nfe``).
+
+    It also remembers the time of the latest evaluation (``self.last_t``), so that a
+    failed solve can say where it stopped.
+    """
 
     def __init__(self, field: nn.Module):
         super().__init__()
         self.field = field
         self.nfe = 0
+        self._last_t: Tensor | None = None
+
+    @property
+    def last_t(self) -> float | None:
+        return None if self._last_t is None else float(self._last_t)
 
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
         self.nfe += 1
+        self._last_t = t.detach()  # kept as a tensor: no device sync per evaluation
         return self.field(t, y)
 
 
@@ -270,13 +283,7 @@ class NeuralODE(nn.Module):
         """Evaluate the field once on ``y0`` and compare shapes (not counted in nfe)."""
         with torch.no_grad():
             out = self.field(ts[0], y0)
-        if not isinstance(out, Tensor) or out.shape != y0.shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(
-                f"the vector field returned {got} for a state of shape "
-                f"{tuple(y0.shape)}; f(t, y) must return a tensor of the state's "
-                "shape (check the field's output width against the state's last axis)"
-            )
+        check_field_output(out, y0)
         self._checked_shape = tuple(y0.shape)
 
     def forward(self, y0: Tensor, ts: Tensor) -> Tensor:
@@ -292,13 +299,18 @@ class NeuralODE(nn.Module):
         kwargs = {}
         if self.adjoint:
             kwargs["adjoint_params"] = tuple(self.parameters())
-        return solve(
-            self.counter,
-            y0,
-            ts,
-            rtol=self.rtol,
-            atol=self.atol,
-            method=self.method,
-            options=self.options or None,
-            **kwargs,
-        )
+        try:
+            return solve(
+                self.counter,
+                y0,
+                ts,
+                rtol=self.rtol,
+                atol=self.atol,
+                method=self.method,
+                options=self.options or None,
+                **kwargs,
+            )
+        except AssertionError as err:
+            if "underflow in dt" not in str(err):
+                raise
+            raise step_size_underflow(self.method, self.counter.last_t, ts) from err

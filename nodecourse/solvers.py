@@ -26,6 +26,7 @@ from torch import Tensor
 
 __all__ = [
     "Solution",
+    "check_field_output",
     "check_ts",
     "convergence_order",
     "euler",
@@ -34,6 +35,7 @@ __all__ = [
     "rk4",
     "rk4_step",
     "step_counts",
+    "step_size_underflow",
 ]
 
 VectorField = Callable[[Tensor, Tensor], Tensor]
@@ -137,6 +139,24 @@ def step_counts(ts: Tensor, *, dt: float | None = None, n_steps: int | None = No
     return [max(1, math.ceil(w / dt - _STEP_COUNT_SLACK)) for w in widths]
 
 
+def step_size_underflow(method: str, t_reached: float | None, ts: Tensor):
+    """The error an adaptive solve raises when its step size underflows.
+
+    torchdiffeq signals this with a bare ``AssertionError("underflow in dt ...")``;
+    the package turns it into this ``FloatingPointError`` that says where the solve
+    stopped, the likely cause, and what to try.
+    """
+    where = "at an unknown time" if t_reached is None else f"near t = {t_reached:.6g}"
+    return FloatingPointError(
+        f"{method}: the adaptive step size shrank to zero {where}, on the way from "
+        f"t = {ts[0].item():.6g} to {ts[-1].item():.6g}. The solution probably blows "
+        "up there (a finite-time singularity), or the problem is stiff. Try output "
+        "times that end before that point; during training, a smaller learning rate "
+        "(the parameters may have diverged); or, to watch the state grow step by "
+        "step, nodecourse.rk4 with an explicit dt"
+    )
+
+
 def euler_step(f: VectorField, t: Tensor, y: Tensor, dt: Tensor) -> Tensor:
     """One explicit Euler step: ``y + dt * f(t, y)`` (one evaluation of ``f``)."""
     return y + dt * f(t, y)
@@ -157,6 +177,32 @@ def rk4_step(f: VectorField, t: Tensor, y: Tensor, dt: Tensor) -> Tensor:
 
 
 _METHODS = {"euler": (euler_step, 1), "rk4": (rk4_step, 4)}
+
+
+def check_field_output(out, y0: Tensor) -> None:
+    """Check that a vector field returned a tensor of the state's shape."""
+    if not isinstance(out, Tensor) or out.shape != y0.shape:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(
+            f"the vector field returned {got} for a state of shape "
+            f"{tuple(y0.shape)}; f(t, y) must return a tensor of the state's shape "
+            "(check the field's output width against the state's last axis)"
+        )
+
+
+def _shape_checked(f: VectorField, y0: Tensor) -> VectorField:
+    """``f``, with its first output checked against the state's shape."""
+    checked = False
+
+    def wrapped(t: Tensor, y: Tensor) -> Tensor:
+        nonlocal checked
+        out = f(t, y)
+        if not checked:
+            check_field_output(out, y0)
+            checked = True
+        return out
+
+    return wrapped
 
 
 def _check_y0(y0: Tensor) -> None:
@@ -213,6 +259,7 @@ def odeint_fixed(
     ts = ts.to(dtype=y0.dtype, device=y0.device)
     counts = step_counts(ts, dt=dt, n_steps=n_steps)
     step, evals_per_step = _METHODS[method]
+    f = _shape_checked(f, y0)
 
     ys = [y0]
     y = y0

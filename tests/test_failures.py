@@ -1,0 +1,136 @@
+"""Bad input and numerical failure: the right value, or an error that says what to do.
+
+Each test is a small input with a known right answer; the guards live in shared
+functions so that every public entry point gets the same treatment.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import nodecourse as nc
+from nodecourse.adjoint import adjoint_odeint
+
+F64 = torch.float64
+BLOW_UP_TS = [0.0, 0.5, 0.9, 2.0]  # y' = y^2, y(0) = 1 has y = 1 / (1 - t)
+
+
+class Square(nn.Module):
+    def forward(self, t, y):
+        return y**2
+
+
+def test_adaptive_solve_reports_blow_up_with_place_cause_and_remedy():
+    node = nc.NeuralODE(Square(), rtol=1e-8, atol=1e-10)
+    y0 = torch.ones(1, dtype=F64)
+    ys = node(y0, torch.tensor(BLOW_UP_TS[:3], dtype=F64)).ravel()
+    assert ys[1].item() == pytest.approx(2.0, rel=1e-4)
+    assert ys[2].item() == pytest.approx(10.0, rel=1e-4)
+    with pytest.raises(FloatingPointError) as err:
+        node(y0, torch.tensor(BLOW_UP_TS, dtype=F64))
+    message = str(err.value)
+    t_stop = float(message.split("near t = ")[1].split(",")[0])
+    assert t_stop == pytest.approx(1.0, abs=1e-3)
+    assert "blows up" in message and "stiff" in message and "Try" in message
+
+
+def test_scratch_adjoint_reports_blow_up_too():
+    with pytest.raises(FloatingPointError, match=r"near t = 1\b"):
+        adjoint_odeint(
+            Square(), torch.ones(1, dtype=F64), torch.tensor(BLOW_UP_TS, dtype=F64)
+        )
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_fixed_step_blow_up_stops_at_first_non_finite_state(method):
+    with pytest.raises(FloatingPointError, match=r"non-finite at step \d+ \(t = "):
+        nc.odeint_fixed(
+            lambda t, y: y**2,
+            torch.ones(1, dtype=F64),
+            torch.tensor(BLOW_UP_TS, dtype=F64),
+            method=method,
+            dt=0.01,
+        )
+
+
+@pytest.mark.parametrize("solve", ["euler", "rk4", "node", "adjoint"])
+def test_decreasing_times_integrate_backwards(solve):
+    # dy/dt = -y, y(1) = 1 gives y(0) = e.
+    y1 = torch.ones(1, dtype=F64)
+    ts = torch.tensor([1.0, 0.5, 0.0], dtype=F64)
+
+    class Decay(nn.Module):
+        def forward(self, t, y):
+            return -y
+
+    if solve == "node":
+        ys = nc.NeuralODE(Decay(), rtol=1e-10, atol=1e-10)(y1, ts)
+    elif solve == "adjoint":
+        ys = adjoint_odeint(Decay(), y1, ts, rtol=1e-10, atol=1e-10)
+    else:
+        ys = getattr(nc, solve)(Decay(), y1, ts, dt=1e-4).ys
+    tol = 1e-3 if solve == "euler" else 1e-8
+    assert ys[-1].item() == pytest.approx(math.e, rel=tol)
+
+
+@pytest.mark.parametrize(
+    "method, dt, expected",
+    [
+        ("euler", 0.5, 0.25),
+        ("euler", 0.1, 0.348678),
+        ("euler", 0.01, 0.366032),
+        ("rk4", 0.1, 0.367880),
+    ],
+)
+def test_teaching_solver_values_on_decay(method, dt, expected):
+    ts = torch.tensor([0.0, 1.0], dtype=F64)
+    sol = nc.odeint_fixed(
+        lambda t, y: -y, torch.ones(1, dtype=F64), ts, method=method, dt=dt
+    )
+    assert sol.ys[-1].item() == pytest.approx(expected, abs=5e-7)
+
+
+def test_many_small_steps_land_exactly_on_the_end(device):
+    ts = torch.tensor([0.0, 5.9], dtype=F64, device=device)
+    y0 = torch.tensor([0.5], dtype=F64, device=device)
+    last_t = []
+
+    def f(t, y):
+        last_t[:] = [t]
+        return y
+
+    sol = nc.euler(f, y0, ts, dt=1e-4)
+    assert sol.n_steps == 59000
+    assert sol.ys[-1].item() == pytest.approx(0.5 * (1 + 1e-4) ** 59000, rel=1e-12)
+    assert sol.ys[-1].item() == pytest.approx(182.46, abs=0.01)
+    # The final step starts one step before 5.9 and ends on it exactly.
+    assert last_t[0].item() + 5.9 / 59000 == pytest.approx(5.9, abs=1e-12)
+    assert nc.step_counts(torch.tensor([0.0, 1.0]), dt=0.1) == [10]
+
+
+@pytest.mark.parametrize("entry", ["euler", "rk4", "node", "adjoint", "resnet"])
+def test_field_of_the_wrong_width_is_refused_before_integration(entry):
+    field = nn.Linear(3, 2)  # maps width 3 to width 2
+
+    class Field(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = field
+
+        def forward(self, t, y):
+            return self.lin(y)
+
+    y0 = torch.randn(4, 3)
+    ts = torch.tensor([0.0, 1.0])
+    message = r"returned \(4, 2\) for a state of shape \(4, 3\)"
+    with pytest.raises(ValueError, match=message):
+        if entry == "node":
+            nc.NeuralODE(Field())(y0, ts)
+        elif entry == "adjoint":
+            adjoint_odeint(Field(), y0, ts)
+        elif entry == "resnet":
+            nc.ResidualNet(Field(), n_blocks=3)(y0)
+        else:
+            getattr(nc, entry)(Field(), y0, ts, dt=0.1)
