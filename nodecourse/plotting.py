@@ -43,13 +43,16 @@ def _axes(ax, figsize=(6, 4)):
     return fig, ax
 
 
-def plot_fit(x, y, y_pred=None, *, x_pred=None, ax=None, label="model", title=None):
+def plot_fit(
+    x, y, y_pred=None, *, x_pred=None, ax=None, label="model", title=None, legend=True
+):
     """Data as black dots and, if given, a model's prediction as a blue line.
 
     Args:
         x, y: the data, 1-D (or ``(N, 1)``) arrays or tensors.
         y_pred: predictions at ``x_pred`` (default: at ``x``).
         x_pred: where the predictions were made, e.g. a fine grid.
+        legend: draw a legend (turn off for small multiples).
     """
     fig, ax = _axes(ax)
     x, y = to_numpy(x).ravel(), to_numpy(y).ravel()
@@ -63,7 +66,8 @@ def plot_fit(x, y, y_pred=None, *, x_pred=None, ax=None, label="model", title=No
     ax.set_ylabel("y")
     if title:
         ax.set_title(title)
-    ax.legend()
+    if legend:
+        ax.legend()
     return fig, ax
 
 

@@ -78,10 +78,14 @@ def _progress_wanted(progress: bool | None) -> bool:
 
 
 def _first_nonfinite_parameter(model: nn.Module) -> str | None:
-    for name, p in model.named_parameters():
-        if not bool(torch.isfinite(p).all()):
-            return name
-    return None
+    named = list(model.named_parameters())
+    if not named:
+        return None
+    # One device synchronisation for all parameters; names only on failure.
+    finite = torch.stack([torch.isfinite(p).all() for _, p in named])
+    if bool(finite.all()):
+        return None
+    return named[int((~finite).nonzero()[0])][0]
 
 
 def fit(
@@ -136,6 +140,12 @@ def fit(
         )
     if optimizer is None:
         optimizer = torch.optim.Adam(params, lr=lr)
+    if isinstance(optimizer, torch.optim.LBFGS):
+        raise TypeError(
+            "fit takes one plain optimizer step per epoch, and L-BFGS needs a "
+            "closure that re-evaluates the loss; write the loop with "
+            "optimizer.step(closure) for L-BFGS, or use Adam or SGD here"
+        )
 
     history = History()
     bad = _first_nonfinite_parameter(model)

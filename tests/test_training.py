@@ -116,3 +116,15 @@ def test_progress_setting(monkeypatch):
     assert not _progress_wanted(None)
     monkeypatch.setenv("NODECOURSE_PROGRESS", "1")
     assert _progress_wanted(None)
+
+
+def test_fit_refuses_lbfgs_with_a_clear_error():
+    model, loss_fn = _regression()
+    with pytest.raises(TypeError, match="L-BFGS needs a closure"):
+        nc.fit(
+            model,
+            loss_fn,
+            epochs=3,
+            progress=False,
+            optimizer=torch.optim.LBFGS(model.parameters()),
+        )
