@@ -1,5 +1,6 @@
 """The package installs from a plain (non-editable) build, as Colab installs it."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_wheel_contains_every_module(tmp_path):
+    # Build from a copy, so that setuptools' build/ folder stays out of the repo.
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT / "nodecourse",
+        source / "nodecourse",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
     subprocess.run(
         [
             sys.executable,
@@ -22,7 +32,7 @@ def test_wheel_contains_every_module(tmp_path):
             "--quiet",
             "--wheel-dir",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
