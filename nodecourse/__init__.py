@@ -10,9 +10,12 @@ The notebooks of the course import what they need from here::
 
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
-ODE), ``training`` (the fit loop), ``plotting`` (pure plotting functions).
+ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
+``plotting`` (pure plotting functions).
 """
 
+from nodecourse import adjoint, plotting
+from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.models import (
     CountNFE,
@@ -47,6 +50,8 @@ __all__ = [
     "ResidualNet",
     "Solution",
     "TrainingDiverged",
+    "adjoint",
+    "adjoint_odeint",
     "as_device",
     "check_ts",
     "convergence_order",
@@ -56,6 +61,7 @@ __all__ = [
     "fit",
     "get_device",
     "odeint_fixed",
+    "plotting",
     "reset_nfe",
     "resolve_dtype",
     "rk4",

@@ -50,6 +50,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint
 
+from nodecourse._checks import check_y0
 from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
 
 __all__ = ["adjoint_odeint"]
@@ -209,10 +210,7 @@ def adjoint_odeint(
         The gradient is only as accurate as the backward solve; tighten ``rtol`` and
         ``atol`` when gradients must be exact (the tests use 1e-10).
     """
-    if not isinstance(y0, Tensor) or not y0.is_floating_point():
-        raise TypeError(
-            f"y0 must be a floating torch.Tensor, got {getattr(y0, 'dtype', y0)!r}"
-        )
+    check_y0(y0)
     check_ts(ts)
     if ts.dtype != y0.dtype or ts.device != y0.device:
         ts = ts.to(dtype=y0.dtype, device=y0.device)

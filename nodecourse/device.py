@@ -1,9 +1,11 @@
 """Devices, seeds and the dtype policy shared by every chapter.
 
 The course runs unchanged on a CPU, an NVIDIA GPU (CUDA) or an Apple GPU (MPS).
-Apple's MPS backend has no float64, so the package never creates float64 tensors
-there: :func:`resolve_dtype` is the one place that decides which dtype a tensor
-gets, and every public function that builds tensors goes through it.
+Apple's MPS backend has no float64, so float64 must never be created there.
+:func:`resolve_dtype` states the policy in one place: float32 by default, float64 on
+request except on MPS. The package's solvers and models build no floating tensors of
+their own dtype: they follow the dtype of the state ``y0`` they are given, so a state
+made by the policy keeps the whole computation within it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
+from nodecourse._checks import check_y0, positive_float, positive_int
 from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
 
 __all__ = [
@@ -42,11 +43,6 @@ def _activation(name: str) -> nn.Module:
     return _ACTIVATIONS[name]()
 
 
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 class OneHiddenLayer(nn.Module):
     """The network of the lecture: ``Linear -> activation -> Linear``.
 
@@ -65,12 +61,20 @@ class OneHiddenLayer(nn.Module):
     ):
         super().__init__()
         for name, value in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
-            _check_positive_int(name, value)
+            positive_int(name, value)
         self.hidden = nn.Linear(n_in, n_hidden)
         self.activation = _activation(activation)
         self.output = nn.Linear(n_hidden, n_out)
 
     def forward(self, x: Tensor) -> Tensor:
+        n_in = self.hidden.in_features
+        if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != n_in:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            hint = " (for a batch of scalars, use x.unsqueeze(-1))" if n_in == 1 else ""
+            raise ValueError(
+                f"OneHiddenLayer(n_in={n_in}) expects inputs of shape (B, {n_in}), "
+                f"got {shape}{hint}"
+            )
         return self.output(self.activation(self.hidden(x)))
 
 
@@ -102,7 +106,7 @@ class MLPVectorField(nn.Module):
     ):
         super().__init__()
         for name, value in (("dim", dim), ("hidden", hidden), ("n_layers", n_layers)):
-            _check_positive_int(name, value)
+            positive_int(name, value)
         self.dim = dim
         self.time_dependent = time_dependent
         widths = [dim + int(time_dependent)] + [hidden] * n_layers
@@ -150,7 +154,7 @@ class ResidualNet(nn.Module):
         t1: float = 1.0,
     ):
         super().__init__()
-        _check_positive_int("n_blocks", n_blocks)
+        positive_int("n_blocks", n_blocks)
         if not t1 > t0:
             raise ValueError(f"need t0 < t1, got t0={t0!r}, t1={t1!r}")
         if isinstance(field, (list, tuple, nn.ModuleList)):
@@ -171,6 +175,7 @@ class ResidualNet(nn.Module):
 
     def forward(self, h: Tensor, return_all: bool = False) -> Tensor:
         """Apply the blocks; ``return_all`` returns every ``h_k``, ``(K + 1, ...)``."""
+        check_y0(h, "h")
         hs = [h]
         shared = len(self.fields) == 1
         for k in range(self.n_blocks):
@@ -219,6 +224,19 @@ def reset_nfe(model: nn.Module) -> None:
             m.nfe = 0
 
 
+# torchdiffeq's methods that step on a fixed grid rather than adaptively.
+_FIXED_GRID_METHODS = {
+    "euler",
+    "midpoint",
+    "heun2",
+    "heun3",
+    "rk4",
+    "explicit_adams",
+    "implicit_adams",
+    "fixed_adams",
+}
+
+
 class NeuralODE(nn.Module):
     """A Neural ODE: ``ys = ODESolve(f, y0, ts)`` with torchdiffeq.
 
@@ -261,9 +279,18 @@ class NeuralODE(nn.Module):
                 f"{type(field).__name__}; wrap plain functions in an nn.Module so "
                 "that their parameters are trained"
             )
+        if method in _FIXED_GRID_METHODS and not (
+            options and ("step_size" in options or "grid_points" in options)
+        ):
+            raise ValueError(
+                f"method={method!r} is a fixed-step method; say its step, e.g. "
+                "options={'step_size': 0.01}. Without one, torchdiffeq takes a "
+                "single step per output interval"
+            )
         self.counter = CountNFE(field)
         self.method = method
-        self.rtol, self.atol = rtol, atol
+        self.rtol = positive_float("rtol", rtol, " (relative tolerance)")
+        self.atol = positive_float("atol", atol, " (absolute tolerance)")
         self.adjoint = adjoint
         self.options = dict(options or {})
         self._checked_shape: tuple[int, ...] | None = None
@@ -284,13 +311,15 @@ class NeuralODE(nn.Module):
         with torch.no_grad():
             out = self.field(ts[0], y0)
         check_field_output(out, y0)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                f"the vector field is not finite at the initial state (t = "
+                f"{ts[0].item():.6g}); check its parameters for NaN or inf"
+            )
         self._checked_shape = tuple(y0.shape)
 
     def forward(self, y0: Tensor, ts: Tensor) -> Tensor:
-        if not isinstance(y0, Tensor) or not y0.is_floating_point():
-            raise TypeError(
-                f"y0 must be a floating torch.Tensor, got {getattr(y0, 'dtype', y0)!r}"
-            )
+        check_y0(y0)
         check_ts(ts)
         ts = ts.to(dtype=y0.dtype, device=y0.device)
         if self._checked_shape != tuple(y0.shape):
@@ -313,4 +342,6 @@ class NeuralODE(nn.Module):
         except AssertionError as err:
             if "underflow in dt" not in str(err):
                 raise
+            self._checked_shape = None
+            self._check_field(ts, y0)  # a field that turned NaN explains the failure
             raise step_size_underflow(self.method, self.counter.last_t, ts) from err

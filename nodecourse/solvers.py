@@ -24,6 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from nodecourse._checks import check_y0, fmt, positive_float, positive_int
+
 __all__ = [
     "Solution",
     "check_field_output",
@@ -40,9 +42,8 @@ __all__ = [
 
 VectorField = Callable[[Tensor, Tensor], Tensor]
 
-# Relative slack when dividing an interval by dt: an interval of 0.3 with dt = 0.1
-# gives 2.9999999999999996 steps in floating point, which must count as 3, not 4.
-_STEP_COUNT_SLACK = 1e-9
+# How many machine epsilons of slack to allow when dividing an interval by dt.
+_STEP_COUNT_SLACK = 8
 
 
 class Solution(NamedTuple):
@@ -89,20 +90,27 @@ def check_ts(ts: Tensor, name: str = "ts") -> None:
     if not bool(finite.all()):
         i = int((~finite).nonzero()[0])
         raise ValueError(
-            f"{name}[{i}] = {ts[i].item()} is not finite; all output times must be"
+            f"{name}[{i}] = {fmt(ts[i])} is not finite; all output times must be"
             " finite numbers"
         )
     diffs = ts[1:] - ts[:-1]
-    direction = 1.0 if bool(diffs[0] > 0) else -1.0
-    bad = (diffs * direction <= 0).nonzero()
+    repeats = (diffs == 0).nonzero()
+    if repeats.numel() > 0:
+        i = int(repeats[0]) + 1
+        raise ValueError(
+            f"{name} must be strictly monotone; {name}[{i}] = {fmt(ts[i])} repeats "
+            f"{name}[{i - 1}] = {fmt(ts[i - 1])}. Remove the duplicate times (in "
+            f"{ts.dtype}, times closer than its resolution count as equal)"
+        )
+    increasing = bool(diffs[0] > 0)
+    bad = ((diffs < 0) if increasing else (diffs > 0)).nonzero()
     if bad.numel() > 0:
         i = int(bad[0]) + 1
-        order = "increasing" if direction > 0 else "decreasing"
-        kind = "repeats" if bool(diffs[i - 1] == 0) else "breaks the order of"
+        order = "increasing" if increasing else "decreasing"
         raise ValueError(
-            f"{name} must be strictly monotone; {name}[{i}] = {ts[i].item()} {kind} "
-            f"{name}[{i - 1}] = {ts[i - 1].item()} (the times start {order}). "
-            "Remove duplicates and sort the times"
+            f"{name} must be strictly monotone; {name}[{i}] = {fmt(ts[i])} breaks "
+            f"the order of {name}[{i - 1}] = {fmt(ts[i - 1])} (the times start "
+            f"{order}). Sort the times"
         )
 
 
@@ -110,8 +118,9 @@ def step_counts(ts: Tensor, *, dt: float | None = None, n_steps: int | None = No
     """Number of equal steps in each interval ``[ts[i], ts[i + 1]]``.
 
     Exactly one of ``dt`` or ``n_steps`` must be given. With ``dt``, each interval is
-    split into the fewest equal steps no longer than ``dt`` (so the actual step may
-    be slightly smaller than ``dt``); with ``n_steps``, every interval gets that many.
+    split into the fewest equal steps no longer than ``dt`` (up to the rounding of
+    ``ts``'s dtype: an interval of 0.3 with ``dt = 0.1`` takes 3 steps, in float32 as
+    in float64); with ``n_steps``, every interval gets that many.
 
     Returns:
         A list of ``len(ts) - 1`` positive ints.
@@ -123,20 +132,21 @@ def step_counts(ts: Tensor, *, dt: float | None = None, n_steps: int | None = No
         )
     n_intervals = ts.numel() - 1
     if n_steps is not None:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(
-                f"n_steps must be a positive int (steps per output interval), "
-                f"got {n_steps!r}"
-            )
+        n_steps = positive_int("n_steps", n_steps, " (steps per output interval)")
         return [n_steps] * n_intervals
-    if isinstance(dt, Tensor):
-        dt = dt.item()
-    if not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
-        raise ValueError(
-            f"dt must be a positive finite number (the largest step size), got {dt!r}"
-        )
-    widths = (ts[1:] - ts[:-1]).abs().tolist()
-    return [max(1, math.ceil(w / dt - _STEP_COUNT_SLACK)) for w in widths]
+    dt = positive_float("dt", dt, " (the largest step size)")
+    # A width computed in floating point carries a relative error of a few machine
+    # epsilons of ts's dtype (more when the times are large compared with their
+    # spacing), so 0.3 / 0.1 may come out as 2.9999999999999996 or, in float32,
+    # 1.0000001 for an interval meant to be exactly dt. Within that error the
+    # quotient counts as an integer.
+    eps = torch.finfo(ts.dtype).eps
+    counts = []
+    for t_a, t_b in zip(ts[:-1].tolist(), ts[1:].tolist(), strict=True):
+        width = abs(t_b - t_a)
+        slack = _STEP_COUNT_SLACK * eps * (abs(t_a) + abs(t_b) + width) / width
+        counts.append(max(1, math.ceil(width / dt * (1 - slack))))
+    return counts
 
 
 def step_size_underflow(method: str, t_reached: float | None, ts: Tensor):
@@ -205,20 +215,6 @@ def _shape_checked(f: VectorField, y0: Tensor) -> VectorField:
     return wrapped
 
 
-def _check_y0(y0: Tensor) -> None:
-    if not isinstance(y0, Tensor):
-        raise TypeError(
-            f"y0 must be a torch.Tensor, got {type(y0).__name__}; "
-            "wrap it with torch.tensor([...])"
-        )
-    if not y0.is_floating_point():
-        raise TypeError(
-            f"y0 must have a floating dtype, got {y0.dtype}; use y0.float()"
-        )
-    if not bool(torch.isfinite(y0).all()):
-        raise ValueError("y0 contains NaN or inf; the initial state must be finite")
-
-
 def odeint_fixed(
     f: VectorField,
     y0: Tensor,
@@ -227,6 +223,7 @@ def odeint_fixed(
     method: str = "rk4",
     dt: float | None = None,
     n_steps: int | None = None,
+    max_steps: int = 1_000_000,
 ) -> Solution:
     """Solve ``dy/dt = f(t, y)``, ``y(ts[0]) = y0`` with a fixed-step method.
 
@@ -241,6 +238,8 @@ def odeint_fixed(
         dt: largest step size; each output interval is split into the fewest equal
             steps no longer than ``dt``.
         n_steps: alternatively, the number of steps in each output interval.
+        max_steps: refuse a grid of more steps than this (a step in Python costs
+            microseconds, so a mistyped ``dt`` could otherwise run for hours).
 
     Returns:
         ``Solution(ys, nfe, n_steps)`` with ``ys`` of shape ``(T, *y0.shape)`` and
@@ -254,10 +253,18 @@ def odeint_fixed(
         raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
     if not callable(f):
         raise TypeError(f"f must be callable as f(t, y), got {type(f).__name__}")
-    _check_y0(y0)
+    check_y0(y0)
     check_ts(ts)
     ts = ts.to(dtype=y0.dtype, device=y0.device)
     counts = step_counts(ts, dt=dt, n_steps=n_steps)
+    total = sum(counts)
+    if total > positive_int("max_steps", max_steps):
+        raise ValueError(
+            f"{'dt' if dt is not None else 'n_steps'}="
+            f"{dt if dt is not None else n_steps!r} asks for {total} steps from "
+            f"t = {fmt(ts[0])} to {fmt(ts[-1])}, more than max_steps={max_steps}; "
+            "use a larger step, or raise max_steps if you mean it"
+        )
     step, evals_per_step = _METHODS[method]
     f = _shape_checked(f, y0)
 
@@ -292,9 +299,12 @@ def euler(
     *,
     dt: float | None = None,
     n_steps: int | None = None,
+    max_steps: int = 1_000_000,
 ) -> Solution:
     """Explicit Euler, ``y_{k+1} = y_k + dt f(t_k, y_k)``; see ``odeint_fixed``."""
-    return odeint_fixed(f, y0, ts, method="euler", dt=dt, n_steps=n_steps)
+    return odeint_fixed(
+        f, y0, ts, method="euler", dt=dt, n_steps=n_steps, max_steps=max_steps
+    )
 
 
 def rk4(
@@ -304,9 +314,12 @@ def rk4(
     *,
     dt: float | None = None,
     n_steps: int | None = None,
+    max_steps: int = 1_000_000,
 ) -> Solution:
     """Classical fourth-order Runge-Kutta method; see ``odeint_fixed``."""
-    return odeint_fixed(f, y0, ts, method="rk4", dt=dt, n_steps=n_steps)
+    return odeint_fixed(
+        f, y0, ts, method="rk4", dt=dt, n_steps=n_steps, max_steps=max_steps
+    )
 
 
 def convergence_order(step_sizes, errors) -> float:
@@ -330,6 +343,11 @@ def convergence_order(step_sizes, errors) -> float:
         raise ValueError(
             "step sizes and errors must be positive to take logarithms; drop the "
             f"zero entries (errors: {e.tolist()})"
+        )
+    if bool((x == x[0]).all()):
+        raise ValueError(
+            f"all step sizes are equal ({x[0].item()}); the order needs at least two "
+            "different step sizes"
         )
     lx, le = x.log(), e.log()
     lx_c = lx - lx.mean()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from nodecourse._checks import positive_float, positive_int
 from nodecourse.models import count_nfe, reset_nfe
 
 __all__ = ["History", "TrainingDiverged", "fit", "PROGRESS_ENV_VAR"]
@@ -69,7 +70,11 @@ class TrainingDiverged(FloatingPointError):
 
 def _progress_wanted(progress: bool | None) -> bool:
     if progress is not None:
-        return bool(progress)
+        if not isinstance(progress, bool):
+            raise TypeError(
+                f"progress must be True, False or None (automatic), got {progress!r}"
+            )
+        return progress
     setting = os.environ.get(PROGRESS_ENV_VAR, "").strip()
     if setting in ("0", "1"):
         return setting == "1"
@@ -86,6 +91,24 @@ def _first_nonfinite_parameter(model: nn.Module) -> str | None:
     if bool(finite.all()):
         return None
     return named[int((~finite).nonzero()[0])][0]
+
+
+def _validation_loss(val_fn, epoch: int, history: History) -> float:
+    with torch.no_grad():
+        val = val_fn()
+    if not isinstance(val, Tensor | float) or torch.as_tensor(val).numel() != 1:
+        raise TypeError(
+            f"val_fn must return a scalar, got {type(val).__name__}; reduce the "
+            "validation loss with .mean()"
+        )
+    val = float(val)
+    if not math.isfinite(val):
+        raise TrainingDiverged(
+            f"the validation loss is {val} at epoch {epoch}; check the validation "
+            "data for NaN, or the model for overflow",
+            history,
+        )
+    return val
 
 
 def fit(
@@ -128,10 +151,9 @@ def fit(
             naming the quantity and the epoch; its ``history`` attribute keeps the
             epochs before it.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if tol is not None and not (isinstance(tol, (int, float)) and tol >= 0):
-        raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
+    epochs = positive_int("epochs", epochs)
+    if tol is not None:
+        tol = positive_float("tol", tol, " or None", allow_zero=True)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(
@@ -139,7 +161,14 @@ def fit(
             "module that owns the parameters"
         )
     if optimizer is None:
-        optimizer = torch.optim.Adam(params, lr=lr)
+        optimizer = torch.optim.Adam(params, lr=positive_float("lr", lr))
+    owned = {id(p) for p in params}
+    stepped = [p for group in optimizer.param_groups for p in group["params"]]
+    if not any(id(p) in owned for p in stepped):
+        raise ValueError(
+            "the optimizer updates none of the model's parameters; build it from "
+            "this model, e.g. torch.optim.Adam(model.parameters())"
+        )
     if isinstance(optimizer, torch.optim.LBFGS):
         raise TypeError(
             "fit takes one plain optimizer step per epoch, and L-BFGS needs a "
@@ -170,9 +199,15 @@ def fit(
             optimizer.zero_grad()
             loss = loss_fn()
             if not isinstance(loss, Tensor) or loss.numel() != 1:
+                shape = tuple(loss.shape) if isinstance(loss, Tensor) else loss
                 raise TypeError(
-                    f"loss_fn must return a scalar tensor, got {loss!r}; reduce the "
+                    f"loss_fn must return a scalar tensor, got {shape!r}; reduce the "
                     "loss with .mean() or .sum()"
+                )
+            if not loss.requires_grad:
+                raise ValueError(
+                    "the loss does not depend on any trainable parameter (it has no "
+                    "gradient); compute it from the model's output inside loss_fn"
                 )
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -196,16 +231,17 @@ def fit(
                         history,
                     )
 
-            # Phase 3: bookkeeping and the stopping rule.
+            # Phase 3: validation, bookkeeping and the stopping rule.
+            val = None if val_fn is None else _validation_loss(val_fn, epoch, history)
             history.loss.append(loss_value)
             history.nfe.append(count_nfe(model))
-            if val_fn is not None:
-                with torch.no_grad():
-                    history.val_loss.append(float(val_fn()))
+            if val is not None:
+                history.val_loss.append(val)
             history.time.append(time.perf_counter() - start)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3g}")
+                # refresh=False: redrawing every epoch would slow training severalfold
+                bar.set_postfix(loss=f"{loss_value:.3g}", refresh=False)
             if reached:
                 history.stop_reason = "tolerance"
                 break

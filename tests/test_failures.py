@@ -134,3 +134,34 @@ def test_field_of_the_wrong_width_is_refused_before_integration(entry):
             nc.ResidualNet(Field(), n_blocks=3)(y0)
         else:
             getattr(nc, entry)(Field(), y0, ts, dt=0.1)
+
+
+def test_neural_ode_names_a_non_finite_field_or_state():
+    field = nc.MLPVectorField(2)
+    node = nc.NeuralODE(field)
+    ts = torch.tensor([0.0, 1.0])
+    with pytest.raises(ValueError, match=r"y0\[1, 0\] = nan"):
+        node(torch.tensor([[0.0, 1.0], [float("nan"), 0.0]]), ts)
+    node(torch.zeros(3, 2), ts)
+    with torch.no_grad():
+        field.net[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="vector field is not finite at the initial"):
+        node(torch.zeros(3, 2), ts)
+
+
+def test_neural_ode_refuses_a_fixed_step_method_without_a_step_and_bad_tolerances():
+    with pytest.raises(ValueError, match="fixed-step method; say its step"):
+        nc.NeuralODE(nc.MLPVectorField(2), method="euler")
+    node = nc.NeuralODE(nc.MLPVectorField(2), method="rk4", options={"step_size": 0.1})
+    assert node(torch.zeros(1, 2), torch.tensor([0.0, 1.0])).shape == (2, 1, 2)
+    with pytest.raises(ValueError, match="rtol must be a positive finite number"):
+        nc.NeuralODE(nc.MLPVectorField(2), rtol=-1.0)
+    with pytest.raises(ValueError, match="atol must be a positive number"):
+        nc.NeuralODE(nc.MLPVectorField(2), atol="1e-3")
+
+
+def test_model_inputs_of_the_wrong_shape_get_a_hint():
+    with pytest.raises(ValueError, match=r"got \(5,\) \(for a batch of scalars, use"):
+        nc.OneHiddenLayer()(torch.randn(5))
+    with pytest.raises(TypeError, match="h must be a torch.Tensor"):
+        nc.ResidualNet(nc.MLPVectorField(2), 4)([[0.0, 1.0]])

@@ -136,5 +136,5 @@ def test_neural_ode_rejects_bad_input():
     node = nc.NeuralODE(nc.MLPVectorField(2))
     with pytest.raises(ValueError, match=r"ts\[2\] = 1.0 repeats"):
         node(torch.randn(3, 2), torch.tensor([0.0, 1.0, 1.0]))
-    with pytest.raises(TypeError, match="y0 must be a floating"):
+    with pytest.raises(TypeError, match="y0 must have a floating dtype"):
         node(torch.ones(3, 2, dtype=torch.int64), torch.tensor([0.0, 1.0]))

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torchdiffeq import odeint
@@ -89,6 +90,48 @@ def test_convergence_order_recovers_a_known_power():
 )
 def test_step_counts(ts, dt, expected):
     assert nc.step_counts(torch.tensor(ts, dtype=F64), dt=dt) == expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_step_counts_do_not_grow_from_rounding_of_the_times(dtype):
+    # In float32 the width of [0.3, 0.4] is 0.1000000015, not 0.1: still one step.
+    ts = torch.linspace(0, 1, 11, dtype=dtype)
+    assert nc.step_counts(ts, dt=0.1) == [1] * 10
+    assert sum(nc.step_counts(torch.linspace(0, 4, 41, dtype=dtype), dt=0.025)) == 160
+    assert nc.step_counts(torch.tensor([0.0, 0.3], dtype=dtype), dt=0.1) == [3]
+    assert nc.step_counts(torch.tensor([1000.0, 1000.5], dtype=dtype), dt=0.1) == [5]
+    sol = nc.euler(lambda t, y: -y, torch.ones(1, dtype=dtype), ts, dt=0.1)
+    assert sol.ys[-1].item() == pytest.approx(0.9**10, rel=1e-6)
+
+
+def test_numpy_and_tensor_scalars_are_accepted_as_steps():
+    ts = torch.tensor([0.0, 1.0])
+    assert nc.step_counts(ts, dt=np.float32(0.25)) == [4]
+    assert nc.step_counts(ts, dt=torch.tensor(0.25)) == [4]
+    assert nc.step_counts(ts, n_steps=np.int64(3)) == [3]
+    with pytest.raises(ValueError, match="dt must be a positive number"):
+        nc.step_counts(ts, dt=torch.tensor([0.1, 0.2]))
+
+
+def test_a_step_too_small_for_a_python_loop_is_refused():
+    with pytest.raises(
+        ValueError, match=r"dt=1e-09 asks for 99999\d+ steps .* max_steps"
+    ):
+        nc.rk4(decay, torch.ones(1), torch.tensor([0.0, 1.0]), dt=1e-9)
+
+
+def test_float32_times_are_printed_as_written():
+    with pytest.raises(
+        ValueError, match=r"ts\[2\] = 0.7 breaks the order of ts\[1\] = 0.9"
+    ):
+        nc.rk4(decay, torch.ones(1), torch.tensor([0.0, 0.9, 0.7]), dt=0.1)
+    with pytest.raises(ValueError, match=r"ts\[1\] = 0.0 repeats ts\[0\] = 0.0"):
+        nc.rk4(decay, torch.ones(1), torch.tensor([0.0, 0.0, 1.0]), dt=0.1)
+
+
+def test_convergence_order_needs_different_steps():
+    with pytest.raises(ValueError, match="all step sizes are equal"):
+        nc.convergence_order([0.1, 0.1], [1.0, 2.0])
 
 
 @pytest.mark.parametrize("method", ["euler", "rk4"])
@@ -203,8 +246,8 @@ def test_integer_times_are_rejected():
     [
         ({}, "exactly one of dt"),
         ({"dt": 0.1, "n_steps": 3}, "exactly one of dt"),
-        ({"dt": 0.0}, "dt must be a positive"),
-        ({"dt": float("inf")}, "dt must be a positive"),
+        ({"dt": 0.0}, "dt must be a positive finite number"),
+        ({"dt": float("inf")}, "dt must be a positive finite number"),
         ({"n_steps": 0}, "n_steps must be a positive int"),
         ({"n_steps": 2.5}, "n_steps must be a positive int"),
     ],
@@ -218,7 +261,9 @@ def test_bad_initial_state_and_method():
     ts = torch.tensor([0.0, 1.0])
     with pytest.raises(TypeError, match="y0 must be a torch.Tensor"):
         nc.rk4(decay, [1.0], ts, dt=0.1)
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(
+        ValueError, match=r"y0\[0\] = nan: the initial state must be finite"
+    ):
         nc.rk4(decay, torch.tensor([float("nan")]), ts, dt=0.1)
     with pytest.raises(ValueError, match="method must be one of"):
         nc.odeint_fixed(decay, torch.ones(1), ts, method="rk45", dt=0.1)

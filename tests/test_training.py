@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,7 +92,7 @@ def test_fit_counts_neural_ode_evaluations():
     "kwargs, error, message",
     [
         ({"epochs": 0}, ValueError, "epochs must be a positive int"),
-        ({"epochs": 5, "tol": -1.0}, ValueError, "tol must be a non-negative"),
+        ({"epochs": 5, "tol": -1.0}, ValueError, "tol must be a non-negative finite"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs, error, message):
@@ -128,3 +129,32 @@ def test_fit_refuses_lbfgs_with_a_clear_error():
             progress=False,
             optimizer=torch.optim.LBFGS(model.parameters()),
         )
+
+
+def test_fit_refuses_silent_mistakes():
+    model, loss_fn = _regression()
+    other = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="optimizer updates none of the model's"):
+        nc.fit(
+            model,
+            loss_fn,
+            epochs=3,
+            progress=False,
+            optimizer=torch.optim.SGD(other.parameters(), lr=0.1),
+        )
+    with pytest.raises(ValueError, match="does not depend on any trainable"):
+        nc.fit(model, lambda: torch.tensor(1.0), epochs=3, progress=False)
+    with pytest.raises(TypeError, match="progress must be True, False or None"):
+        nc.fit(model, loss_fn, epochs=3, progress="no")
+    with pytest.raises(TypeError, match="val_fn must return a scalar"):
+        nc.fit(model, loss_fn, epochs=3, progress=False, val_fn=lambda: torch.ones(2))
+    with pytest.raises(nc.TrainingDiverged, match="validation loss is nan at epoch 1"):
+        nc.fit(
+            model,
+            loss_fn,
+            epochs=3,
+            progress=False,
+            val_fn=lambda: torch.tensor(float("nan")),
+        )
+    history = nc.fit(model, loss_fn, epochs=np.int64(2), progress=False)
+    assert history.epochs == 2

@@ -1,0 +1,71 @@
+"""Argument checks shared by every public entry point of the package.
+
+Each check raises ``TypeError`` or ``ValueError`` with what is wrong, the value, and
+what to do, so that the same bad input gets the same message wherever it arrives.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def fmt(x) -> str:
+    """A scalar as a person would write it: float32 0.7 prints 0.7, not 0.69999."""
+    if isinstance(x, Tensor):
+        if x.dtype in (torch.float16, torch.float32, torch.float64):
+            return str(x.detach().cpu().numpy())
+        x = x.item()
+    return repr(x) if not isinstance(x, float) else f"{x:.17g}".rstrip("0")
+
+
+def positive_int(name: str, value, what: str = "") -> int:
+    """``value`` as an int, if it is an integer (Python or NumPy) of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
+        raise ValueError(
+            f"{name} must be a positive int{what}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int{what}, got {value}")
+    return int(value)
+
+
+def positive_float(name: str, value, what: str = "", allow_zero=False) -> float:
+    """``value`` as a float, if it is a finite real number above zero."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{name} must be a positive number{what}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {bound} finite number{what}, got {value}")
+    return value
+
+
+def check_y0(y0, name: str = "y0") -> None:
+    """A floating tensor with finite entries: a usable initial state."""
+    if not isinstance(y0, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(y0).__name__}; "
+            "wrap it with torch.tensor([...])"
+        )
+    if not y0.is_floating_point():
+        raise TypeError(
+            f"{name} must have a floating dtype, got {y0.dtype}; use {name}.float()"
+        )
+    finite = torch.isfinite(y0)
+    if not bool(finite.all()):
+        index = tuple(int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(
+            f"{name}{list(index)} = {fmt(y0[index])}: the initial state must be "
+            "finite; check where it was computed"
+        )
