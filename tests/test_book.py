@@ -179,15 +179,18 @@ def test_notebook_skeleton(notebook):
 
 
 def colab_install_source():
-    """The one install cell, built from the repository named in _config.yml."""
+    """The one install cell, built from the repository named in _config.yml.
+
+    It installs the package only where it is missing (Colab, Binder), so a local
+    run with `make` uses the checkout's editable install.
+    """
     repo = CONFIG["repository"]
     url, branch = repo["url"].rstrip("/"), repo["branch"]
     return (
-        "# In Google Colab, install the course package first; elsewhere this does "
-        "nothing.\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:\n'
+        "# Install the course package where it is missing (Colab, Binder).\n"
+        "try:\n"
+        "    import nodecourse  # noqa: F401\n"
+        "except ImportError:\n"
         f'    %pip install --quiet "nodecourse @ git+{url}@{branch}"'
     )
 
