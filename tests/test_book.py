@@ -202,3 +202,40 @@ def test_notebook_first_code_cell_installs_the_package_in_colab(notebook):
         f"{rel(path)}: the first code cell must be exactly the Colab install cell "
         f"built from _config.yml's repository:\n{colab_install_source()}"
     )
+
+
+def broken_inline_math(source):
+    """Lines that start a list item while an inline `$...$` is still open.
+
+    Markdown reads a line starting with `- `, `+ ` or `* ` as a new list item even in
+    the middle of inline math, which then renders as raw text.
+    """
+    text = re.sub(r"\$\$.*?\$\$", "", source, flags=re.S)
+    bad, open_math = [], False
+    for line in text.splitlines():
+        if not line.strip():
+            open_math = False
+            continue
+        if open_math and re.match(r"\s*[-+*]\s", line):
+            bad.append(line.strip())
+        open_math ^= line.replace(r"\$", "").count("$") % 2 == 1
+    return bad
+
+
+def test_notebook_inline_math_is_not_split_by_list_markers(notebook):
+    path, nb = notebook
+    bad = [
+        line
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for line in broken_inline_math(cell.source)
+    ]
+    assert not bad, (
+        f"{rel(path)}: these lines continue inline math but start like a list item, "
+        f"so the math renders raw; move the operator to the previous line: {bad}"
+    )
+
+
+def test_broken_inline_math_is_detected():
+    assert broken_inline_math("so $a = b\n- c$ holds") == ["- c$ holds"]
+    assert broken_inline_math("- a list item with $x$\n- another $y$") == []
