@@ -20,7 +20,7 @@ def fmt(x) -> str:
         if x.dtype in (torch.float16, torch.float32, torch.float64):
             return str(x.detach().cpu().numpy())
         x = x.item()
-    return repr(x) if not isinstance(x, float) else f"{x:.17g}".rstrip("0")
+    return repr(x)
 
 
 def positive_int(name: str, value, what: str = "") -> int:

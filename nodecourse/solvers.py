@@ -130,6 +130,7 @@ def step_counts(ts: Tensor, *, dt: float | None = None, n_steps: int | None = No
             "give exactly one of dt (largest step size) or n_steps (steps per "
             f"output interval); got dt={dt!r}, n_steps={n_steps!r}"
         )
+    check_ts(ts)
     n_intervals = ts.numel() - 1
     if n_steps is not None:
         n_steps = positive_int("n_steps", n_steps, " (steps per output interval)")
