@@ -69,3 +69,46 @@ def check_y0(y0, name: str = "y0") -> None:
             f"{name}{list(index)} = {fmt(y0[index])}: the initial state must be "
             "finite; check where it was computed"
         )
+
+
+# torchdiffeq's methods that step on a fixed grid rather than adaptively.
+FIXED_GRID_METHODS = frozenset(
+    {
+        "euler",
+        "midpoint",
+        "heun2",
+        "heun3",
+        "rk4",
+        "explicit_adams",
+        "implicit_adams",
+        "fixed_adams",
+    }
+)
+
+
+def solver_settings(method: str, rtol, atol, options: dict | None) -> dict:
+    """Checked keyword arguments for ``torchdiffeq.odeint``.
+
+    A fixed-grid method must be told its step (without one, torchdiffeq silently
+    takes a single step per output interval); tolerances must be positive.
+    """
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str such as 'dopri5', got {method!r}")
+    options = dict(options or {})
+    if method in FIXED_GRID_METHODS:
+        if "step_size" in options:
+            options["step_size"] = positive_float(
+                "options['step_size']", options["step_size"], " (the fixed step)"
+            )
+        elif "grid_points" not in options:
+            raise ValueError(
+                f"method={method!r} is a fixed-step method; say its step, e.g. "
+                "options={'step_size': 0.01}. Without one, torchdiffeq takes a "
+                "single step per output interval"
+            )
+    return {
+        "method": method,
+        "rtol": positive_float("rtol", rtol, " (relative tolerance)"),
+        "atol": positive_float("atol", atol, " (absolute tolerance)"),
+        "options": options or None,
+    }

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint
 
-from nodecourse._checks import check_y0
+from nodecourse._checks import check_y0, solver_settings
 from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
 
 __all__ = ["adjoint_odeint"]
@@ -199,7 +199,9 @@ def adjoint_odeint(
         ts: output times, shape ``(T,)``, strictly increasing or decreasing.
         params: the tensors that ``f`` depends on and that need gradients; default
             ``f.parameters()``. A trainable tensor used by ``f`` but missing here is
-            an error (it would otherwise silently get no gradient).
+            an error (it would otherwise silently get no gradient). The check
+            evaluates ``f`` once, at ``ts[0]`` and ``y0``: a tensor that ``f`` uses
+            only at other times or states escapes it and gets no gradient.
         method, rtol, atol, options: the torchdiffeq solver and tolerances, used for
             the forward and the backward solve.
 
@@ -221,7 +223,14 @@ def adjoint_odeint(
                 "unknown; pass them as params=[...] (or params=[] if it has none)"
             )
         params = f.parameters()
+    params = tuple(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(
+                f"params[{i}] is a {type(p).__name__}, not a tensor; pass the tensors "
+                "the field depends on (e.g. list(f.parameters()))"
+            )
     params = tuple(p for p in params if p.requires_grad)
+    solver = solver_settings(method, rtol, atol, options)
     _check_params_cover_field(f, ts[0], y0, params)
-    solver = {"method": method, "rtol": rtol, "atol": atol, "options": options}
     return _AdjointODE.apply(f, solver, y0, ts, *params)

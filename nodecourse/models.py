@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from nodecourse._checks import check_y0, positive_float, positive_int
+from nodecourse._checks import check_y0, positive_int, solver_settings
 from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
 
 __all__ = [
@@ -224,19 +224,6 @@ def reset_nfe(model: nn.Module) -> None:
             m.nfe = 0
 
 
-# torchdiffeq's methods that step on a fixed grid rather than adaptively.
-_FIXED_GRID_METHODS = {
-    "euler",
-    "midpoint",
-    "heun2",
-    "heun3",
-    "rk4",
-    "explicit_adams",
-    "implicit_adams",
-    "fixed_adams",
-}
-
-
 class NeuralODE(nn.Module):
     """A Neural ODE: ``ys = ODESolve(f, y0, ts)`` with torchdiffeq.
 
@@ -279,20 +266,11 @@ class NeuralODE(nn.Module):
                 f"{type(field).__name__}; wrap plain functions in an nn.Module so "
                 "that their parameters are trained"
             )
-        if method in _FIXED_GRID_METHODS and not (
-            options and ("step_size" in options or "grid_points" in options)
-        ):
-            raise ValueError(
-                f"method={method!r} is a fixed-step method; say its step, e.g. "
-                "options={'step_size': 0.01}. Without one, torchdiffeq takes a "
-                "single step per output interval"
-            )
         self.counter = CountNFE(field)
+        self.solver = solver_settings(method, rtol, atol, options)
         self.method = method
-        self.rtol = positive_float("rtol", rtol, " (relative tolerance)")
-        self.atol = positive_float("atol", atol, " (absolute tolerance)")
+        self.rtol, self.atol = self.solver["rtol"], self.solver["atol"]
         self.adjoint = adjoint
-        self.options = dict(options or {})
         self._checked_shape: tuple[int, ...] | None = None
 
     @property
@@ -329,16 +307,7 @@ class NeuralODE(nn.Module):
         if self.adjoint:
             kwargs["adjoint_params"] = tuple(self.parameters())
         try:
-            return solve(
-                self.counter,
-                y0,
-                ts,
-                rtol=self.rtol,
-                atol=self.atol,
-                method=self.method,
-                options=self.options or None,
-                **kwargs,
-            )
+            return solve(self.counter, y0, ts, **self.solver, **kwargs)
         except AssertionError as err:
             if "underflow in dt" not in str(err):
                 raise

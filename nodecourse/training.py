@@ -151,6 +151,11 @@ def fit(
             naming the quantity and the epoch; its ``history`` attribute keeps the
             epochs before it.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be an nn.Module (its parameters are trained), got "
+            f"{type(model).__name__}"
+        )
     epochs = positive_int("epochs", epochs)
     if tol is not None:
         tol = positive_float("tol", tol, " or None", allow_zero=True)
@@ -222,6 +227,12 @@ def fit(
             # check that the update left finite parameters.
             if not reached:
                 loss.backward()
+                if epoch == 1 and all(p.grad is None for p in params):
+                    raise ValueError(
+                        "the loss does not depend on the model's parameters (none "
+                        "received a gradient); compute it from the model's output "
+                        "inside loss_fn"
+                    )
                 optimizer.step()
                 bad = _first_nonfinite_parameter(model)
                 if bad is not None:

@@ -168,3 +168,19 @@ def test_plain_function_needs_params_and_bad_input_is_rejected():
         adjoint_odeint(
             lambda t, z: torch.cat([z, z]), torch.ones(1, dtype=F64), ts, params=[]
         )
+
+
+def test_solver_settings_are_checked_like_neural_ode():
+    z0, ts = torch.ones(1, dtype=F64), torch.tensor([0.0, 1.0], dtype=F64)
+    with pytest.raises(ValueError, match="rtol must be a positive finite number"):
+        adjoint_odeint(Scale(1.0), z0, ts, rtol=-1.0)
+    with pytest.raises(ValueError, match="atol must be a positive finite number"):
+        adjoint_odeint(Scale(1.0), z0, ts, atol=0.0)
+    with pytest.raises(ValueError, match="fixed-step method; say its step"):
+        adjoint_odeint(Scale(1.0), z0, ts, method="rk4")
+    with pytest.raises(ValueError, match=r"options\['step_size'\] must be a positive"):
+        adjoint_odeint(Scale(1.0), z0, ts, method="rk4", options={"step_size": 0.0})
+    with pytest.raises(TypeError, match=r"params\[0\] is a float, not a tensor"):
+        adjoint_odeint(Scale(1.0), z0, ts, params=[1.0])
+    ys = adjoint_odeint(Scale(-1.0), z0, ts, method="rk4", options={"step_size": 0.1})
+    assert ys[-1].item() == pytest.approx(math.exp(-1), rel=1e-6)

@@ -158,3 +158,12 @@ def test_fit_refuses_silent_mistakes():
         )
     history = nc.fit(model, loss_fn, epochs=np.int64(2), progress=False)
     assert history.epochs == 2
+
+
+def test_fit_needs_a_module_and_a_loss_of_its_parameters():
+    model, _ = _regression()
+    with pytest.raises(TypeError, match="model must be an nn.Module"):
+        nc.fit(lambda x: x, lambda: torch.ones(()), epochs=1, progress=False)
+    unrelated = torch.ones((), requires_grad=True)
+    with pytest.raises(ValueError, match="none received a gradient"):
+        nc.fit(model, lambda: unrelated * 2, epochs=1, progress=False)
