@@ -51,7 +51,7 @@ from torch import Tensor, nn
 from torchdiffeq import odeint
 
 from nodecourse._checks import check_y0, solver_settings
-from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
+from nodecourse.solvers import check_field_output, check_ts, explained_underflow
 
 __all__ = ["adjoint_odeint"]
 
@@ -102,13 +102,11 @@ def _odeint(func, y0, ts: Tensor, solver: dict):
         last_t[:] = [t]
         return func(t, y)
 
-    try:
+    def t_reached():
+        return float(last_t[0]) if last_t else None
+
+    with explained_underflow(solver["method"], ts, t_reached):
         return odeint(tracked, y0, ts, **solver)
-    except AssertionError as err:
-        if "underflow in dt" not in str(err):
-            raise
-        t = float(last_t[0]) if last_t else None
-        raise step_size_underflow(solver["method"], t, ts) from err
 
 
 class _AdjointODE(torch.autograd.Function):

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
 from nodecourse._checks import check_y0, positive_int, solver_settings
-from nodecourse.solvers import check_field_output, check_ts, step_size_underflow
+from nodecourse.solvers import check_field_output, check_ts, explained_underflow
 
 __all__ = [
     "CountNFE",
@@ -307,10 +307,9 @@ class NeuralODE(nn.Module):
         if self.adjoint:
             kwargs["adjoint_params"] = tuple(self.parameters())
         try:
-            return solve(self.counter, y0, ts, **self.solver, **kwargs)
-        except AssertionError as err:
-            if "underflow in dt" not in str(err):
-                raise
+            with explained_underflow(self.method, ts, lambda: self.counter.last_t):
+                return solve(self.counter, y0, ts, **self.solver, **kwargs)
+        except FloatingPointError:
             self._checked_shape = None
             self._check_field(ts, y0)  # a field that turned NaN explains the failure
-            raise step_size_underflow(self.method, self.counter.last_t, ts) from err
+            raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -33,6 +34,7 @@ __all__ = [
     "convergence_order",
     "euler",
     "euler_step",
+    "explained_underflow",
     "odeint_fixed",
     "rk4",
     "rk4_step",
@@ -166,6 +168,20 @@ def step_size_underflow(method: str, t_reached: float | None, ts: Tensor):
         "(the parameters may have diverged); or, to watch the state grow step by "
         "step, nodecourse.rk4 with an explicit dt"
     )
+
+
+@contextmanager
+def explained_underflow(method: str, ts: Tensor, t_reached: Callable[[], float | None]):
+    """Turn torchdiffeq's step-size underflow assertion into ``step_size_underflow``.
+
+    ``t_reached`` is asked, only on failure, for the time of the last evaluation.
+    """
+    try:
+        yield
+    except AssertionError as err:
+        if "underflow in dt" not in str(err):
+            raise
+        raise step_size_underflow(method, t_reached(), ts) from err
 
 
 def euler_step(f: VectorField, t: Tensor, y: Tensor, dt: Tensor) -> Tensor:
