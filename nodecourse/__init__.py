@@ -11,12 +11,14 @@ The notebooks of the course import what they need from here::
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
 ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
-``plotting`` (pure plotting functions).
+``metrics`` (``eps_r``, the relative error), ``data`` (data sets), ``plotting``
+(pure plotting functions).
 """
 
-from nodecourse import adjoint, plotting
+from nodecourse import adjoint, data, plotting
 from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
+from nodecourse.metrics import eps_r
 from nodecourse.models import (
     CountNFE,
     MLPVectorField,
@@ -56,6 +58,8 @@ __all__ = [
     "check_ts",
     "convergence_order",
     "count_nfe",
+    "data",
+    "eps_r",
     "euler",
     "euler_step",
     "fit",
