@@ -112,3 +112,27 @@ def solver_settings(method: str, rtol, atol, options: dict | None) -> dict:
         "atol": positive_float("atol", atol, " (absolute tolerance)"),
         "options": options or None,
     }
+
+
+def is_mps(device: torch.device) -> bool:
+    """Whether ``device`` is Apple's MPS backend, which has no float64."""
+    return device.type == "mps"
+
+
+def solver_for(settings: dict, y0: Tensor) -> dict:
+    """``settings`` (from :func:`solver_settings`) adapted to where ``y0`` lives.
+
+    torchdiffeq's adaptive solvers keep time, step size and tolerances in float64
+    by default; MPS has no float64, so there they are kept in float32 instead
+    (``options['dtype']``). Elsewhere the settings are returned unchanged.
+    """
+    if not is_mps(y0.device) or settings["method"] in FIXED_GRID_METHODS:
+        return settings
+    options = dict(settings["options"] or {})
+    dtype = options.setdefault("dtype", torch.float32)
+    if dtype == torch.float64:
+        raise ValueError(
+            "options['dtype'] = torch.float64, but the state is on 'mps', which has "
+            "no float64; drop that option (float32 is used on MPS) or solve on the CPU"
+        )
+    return {**settings, "options": options}

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint
 
-from nodecourse._checks import check_y0, solver_settings
+from nodecourse._checks import check_y0, solver_for, solver_settings
 from nodecourse.solvers import check_field_output, check_ts, explained_underflow
 
 __all__ = ["adjoint_odeint"]
@@ -229,6 +229,6 @@ def adjoint_odeint(
                 "the field depends on (e.g. list(f.parameters()))"
             )
     params = tuple(p for p in params if p.requires_grad)
-    solver = solver_settings(method, rtol, atol, options)
+    solver = solver_for(solver_settings(method, rtol, atol, options), y0)
     _check_params_cover_field(f, ts[0], y0, params)
     return _AdjointODE.apply(f, solver, y0, ts, *params)

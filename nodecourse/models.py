@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from nodecourse._checks import check_y0, positive_int, solver_settings
+from nodecourse._checks import check_y0, positive_int, solver_for, solver_settings
 from nodecourse.solvers import check_field_output, check_ts, explained_underflow
 
 __all__ = [
@@ -308,7 +308,8 @@ class NeuralODE(nn.Module):
             kwargs["adjoint_params"] = tuple(self.parameters())
         try:
             with explained_underflow(self.method, ts, lambda: self.counter.last_t):
-                return solve(self.counter, y0, ts, **self.solver, **kwargs)
+                solver = solver_for(self.solver, y0)
+                return solve(self.counter, y0, ts, **solver, **kwargs)
         except FloatingPointError:
             self._checked_shape = None
             self._check_field(ts, y0)  # a field that turned NaN explains the failure
