@@ -11,14 +11,14 @@ The notebooks of the course import what they need from here::
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
 ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
-``metrics`` (``eps_r``, the relative error), ``data`` (data sets), ``plotting``
-(pure plotting functions).
+``metrics`` (``eps_r``, the relative error; ``trajectory_mse``, a loss on
+trajectories), ``data`` (data sets), ``plotting`` (pure plotting functions).
 """
 
 from nodecourse import adjoint, data, plotting
 from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
-from nodecourse.metrics import eps_r
+from nodecourse.metrics import eps_r, trajectory_mse
 from nodecourse.models import (
     CountNFE,
     MLPVectorField,
@@ -72,4 +72,5 @@ __all__ = [
     "rk4_step",
     "seed_everything",
     "step_counts",
+    "trajectory_mse",
 ]

@@ -75,3 +75,91 @@ def _as_float64(value, name: str) -> Tensor:
         raise TypeError(
             f"{name} must be a tensor, an array or a number, got {type(value).__name__}"
         ) from error
+
+
+def trajectory_mse(ys: Tensor, targets: Tensor, y0: Tensor | None = None) -> Tensor:
+    """Mean squared error between a solved trajectory and observed states.
+
+    Both are **time-major**, as every solver of the course returns them: ``ys`` has
+    shape ``(T, *y0.shape)``, for example ``(T, B, n)`` for ``B`` initial states
+    in ``n`` dimensions, and ``targets`` the same shape, ``targets[k]`` being the
+    states observed at ``ts[k]``. Data sets are often stored batch-first,
+    ``(B, T, n)``; this function refuses them instead of comparing the wrong
+    entries.
+
+    When ``T == B`` the two layouts have the same shape and only values can tell
+    them apart, so then ``y0`` must be given: ``ys[0]`` and ``targets[0]`` must be
+    close to it (the observations at ``ts[0]`` are the initial states), that is
+    ``||targets[0] - y0|| <= 0.1 * max(||y0||, sqrt(m))`` with ``m`` the number of
+    entries of ``y0``: 10% of its size, loose enough for noisy observations.
+
+    Args:
+        ys: solved states, ``(T, B, ...)``.
+        targets: observed states, same shape and time-major.
+        y0: the initial states ``(B, ...)``; checked against the first time slice
+            of both when given.
+
+    Returns:
+        The mean of ``(ys - targets) ** 2``, a scalar tensor that carries gradients.
+
+    Raises:
+        ValueError: if the shapes differ, if ``targets`` is batch-first, or if the
+            layout cannot be checked (``T == B`` without ``y0``).
+    """
+    if not isinstance(ys, Tensor) or not isinstance(targets, Tensor):
+        raise TypeError(
+            "ys and targets must be tensors, got "
+            f"{type(ys).__name__} and {type(targets).__name__}"
+        )
+    if ys.ndim < 2:
+        raise ValueError(
+            f"ys has shape {tuple(ys.shape)}; a trajectory is time-major, (T, B, ...), "
+            "with at least a time and a batch dimension"
+        )
+    n_times, n_batch = ys.shape[0], ys.shape[1]
+    swapped = (n_batch, n_times, *ys.shape[2:])
+    if targets.shape != ys.shape:
+        hint = ""
+        if tuple(targets.shape) == swapped:
+            hint = (
+                "; targets look batch-first (B, T, ...): pass targets.transpose(0, 1)"
+            )
+        raise ValueError(
+            f"ys has shape {tuple(ys.shape)} (time-major: T = {n_times} times, "
+            f"B = {n_batch}) but targets has shape {tuple(targets.shape)}{hint}"
+        )
+    if y0 is not None:
+        if tuple(y0.shape) != tuple(ys.shape[1:]):
+            raise ValueError(
+                f"y0 has shape {tuple(y0.shape)}, but ys[0] has shape "
+                f"{tuple(ys.shape[1:])}; ys must be time-major, (T, *y0.shape)"
+            )
+        for name, value in (("ys", ys), ("targets", targets)):
+            error = _mismatch(value[0], y0)
+            if error <= 0.1:
+                continue
+            if n_times == n_batch and _mismatch(value[:, 0], y0) <= 0.1:
+                hint = (
+                    f"{name}[:, 0] matches y0, so {name} is batch-first: pass "
+                    f"{name}.transpose(0, 1)"
+                )
+            else:
+                hint = f"{name} must be time-major, {name}[0] the states at ts[0]"
+            raise ValueError(
+                f"{name}[0] is not close to y0 (relative mismatch {error:.3g} > 0.1); "
+                f"{hint}"
+            )
+    elif n_times == n_batch:
+        raise ValueError(
+            f"ys and targets have shape {tuple(ys.shape)}, with as many times as "
+            f"batch members ({n_times}), so a batch-first targets tensor would look "
+            "the same; pass y0= so the first time slice can be checked"
+        )
+    return ((ys - targets) ** 2).mean()
+
+
+def _mismatch(value: Tensor, y0: Tensor) -> float:
+    """``||value - y0|| / max(||y0||, sqrt(m))``: relative, but defined at y0 = 0."""
+    value, y0 = _as_float64(value, "value"), _as_float64(y0, "y0")
+    scale = max(torch.linalg.vector_norm(y0).item(), y0.numel() ** 0.5)
+    return torch.linalg.vector_norm(value - y0).item() / scale
