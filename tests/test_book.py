@@ -10,6 +10,7 @@ import subprocess
 
 import nbformat
 import pytest
+import yaml
 from bookinfo import CONFIG, ROOT, TOC, TOC_FILES, colab_url, repo_path, resolve
 
 CHAPTERS = ROOT / "chapters"
@@ -460,3 +461,31 @@ def test_no_citation_is_typed_by_hand():
         + "\n".join(found)
     )
 
+
+# --- publishing -----------------------------------------------------------------
+
+
+def test_pages_workflow_builds_with_make_book_and_deploys():
+    path = ROOT / ".github" / "workflows" / "book.yml"
+    with open(path, encoding="utf-8") as fh:
+        workflow = yaml.safe_load(fh)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads `on` as True
+    assert "push" in triggers, f"{rel(path)}: no push trigger"
+    assert workflow["permissions"] == {
+        "contents": "read",
+        "pages": "write",
+        "id-token": "write",
+    }
+    build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
+    runs = [step.get("run", "") for step in build["steps"]]
+    assert "make book" in runs, f"{rel(path)} must build with the README's `make book`"
+    uses = {step.get("uses", "").split("@")[0]: step for step in build["steps"]}
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == "_build/html"
+    assert deploy["needs"] == "build"
+    assert deploy["environment"]["name"] == "github-pages"
+    assert any(
+        step.get("uses", "").startswith("actions/deploy-pages@")
+        for step in deploy["steps"]
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make book" in readme
