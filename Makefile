@@ -30,7 +30,9 @@ export PYDEVD_DISABLE_FILE_VALIDATION = 1
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build --all $(BOOK_FLAGS) .
 
-test: $(STAMP)
+# The tests include the built website, checked in headless Chromium
+# (tests/test_site.py), so `make test` builds the book first.
+test: book
 	$(PY) -m pytest tests chapters --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 -n $(WORKERS) --dist loadscope
 
