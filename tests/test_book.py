@@ -1,7 +1,7 @@
 """Static checks of the book: table of contents, configuration and notebooks.
 
 Fast: nothing is executed here. Running the notebooks is the job of
-`pytest --nbval-lax chapters` (see `make test`) and of `make book`.
+`make book`, and of nbval on the executed copies (see `make test`).
 """
 
 import importlib
