@@ -41,6 +41,7 @@ book: $(STAMP)
 # run fails. Cells whose output is a measured time are tagged nbval-ignore-output.
 EXECUTED = _build/jupyter_execute/chapters
 test: book
+	$(PY) tests/executed_copies.py $(EXECUTED)
 	$(PY) -m pytest tests $(EXECUTED) --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=300 -n $(WORKERS) --dist loadscope
