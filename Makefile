@@ -25,7 +25,7 @@ export JUPYTER_PATH = $(abspath $(VENV))/share/jupyter
 # Silence debugpy's "frozen modules" warning at every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: book test lint clean
+.PHONY: book test lint bench clean
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build --all $(BOOK_FLAGS) .
@@ -37,6 +37,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Measure the course's speed and write benchmarks/RESULTS.md (about 10 minutes on
+# 2 CPU cores; `make bench BENCH_FLAGS=--book-build` also times the whole build).
+BENCH_FLAGS ?=
+bench: $(STAMP)
+	$(PY) benchmarks/harness.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
