@@ -27,7 +27,8 @@ Measured for each:
 - time of forward and backward, without the profiler, and the evaluations of the
   field in each direction (NFE).
 
-Times are medians over ``--repeats`` runs, peaks over ``--memory-repeats`` runs. The
+Times are medians over ``--repeats`` runs (each run times the three methods in turn,
+so that a change of load falls on all), peaks over ``--memory-repeats`` runs. The
 target checked at the end: the adjoint's peak at the most steps within 1.5 times its
 peak at the fewest, while backpropagation's grows at least 10 times. The result is
 printed whatever it is; the exit status is 0 unless ``--strict`` is given and the
@@ -198,35 +199,51 @@ class Problem:
         return held
 
 
-def measure(
+def measure_memory(
     problem: Problem,
     method: str,
     n_steps: int,
     *,
     warmup_steps: int,
-    repeats: int,
     memory_repeats: int,
     device: torch.device,
 ) -> dict:
+    """Peak memory (median and spread over ``memory_repeats``) and graph memory."""
     problem.forward_backward(method, warmup_steps)  # warm-up
-    peaks, seconds = [], []
-    for _ in range(memory_repeats):
-        peaks.append(
-            peak_memory(lambda: problem.forward_backward(method, n_steps), device)
-        )
-    for _ in range(repeats):
-        gc.collect()
-        sync(device)
-        start = time.perf_counter()
-        nfe = problem.forward_backward(method, n_steps)
-        sync(device)
-        seconds.append(time.perf_counter() - start)
+    peaks = [
+        peak_memory(lambda: problem.forward_backward(method, n_steps), device)
+        for _ in range(memory_repeats)
+    ]
     return {
         "peak": None if peaks[0] is None else statistics.median(peaks),
         "peak spread": None if peaks[0] is None else max(peaks) - min(peaks),
         "graph": problem.graph_bytes(method, n_steps),
-        "time": statistics.median(seconds),
-        "nfe": nfe,
+    }
+
+
+def measure_times(
+    problem: Problem, n_steps: int, *, repeats: int, device: torch.device
+) -> dict:
+    """Median seconds and the NFE of each method, the methods timed in turn.
+
+    Each repetition times every method once, one after the other, so that a change
+    in the machine's load during the run falls on all of them alike.
+    """
+    seconds = {method: [] for method in METHODS}
+    nfe = {}
+    for method in METHODS:
+        problem.forward_backward(method, n_steps)  # warm-up
+    for _ in range(repeats):
+        for method in METHODS:
+            gc.collect()
+            sync(device)
+            start = time.perf_counter()
+            nfe[method] = problem.forward_backward(method, n_steps)
+            sync(device)
+            seconds[method].append(time.perf_counter() - start)
+    return {
+        method: {"time": statistics.median(seconds[method]), "nfe": nfe[method]}
+        for method in METHODS
     }
 
 
@@ -267,14 +284,14 @@ def run(
     steps = sorted(steps)
     problem = Problem(batch, dim, hidden, seed, device)
     results = {}
-    for method in METHODS:
-        for n_steps in steps:
-            results[method, n_steps] = measure(
+    for n_steps in steps:
+        times = measure_times(problem, n_steps, repeats=repeats, device=device)
+        for method in METHODS:
+            results[method, n_steps] = times[method] | measure_memory(
                 problem,
                 method,
                 n_steps,
                 warmup_steps=steps[0],
-                repeats=repeats,
                 memory_repeats=memory_repeats,
                 device=device,
             )
