@@ -27,7 +27,8 @@ Measured for each:
 - time of forward and backward, without the profiler, and the evaluations of the
   field in each direction (NFE).
 
-Times are medians over ``--repeats`` runs, peaks over ``--memory-repeats`` runs. The
+Times are medians over ``--repeats`` runs (each run times the three methods in turn,
+so that a change of load falls on all), peaks over ``--memory-repeats`` runs. The
 target checked at the end: the adjoint's peak at the most steps within 1.5 times its
 peak at the fewest, while backpropagation's grows at least 10 times. The result is
 printed whatever it is; the exit status is 0 unless ``--strict`` is given and the
@@ -162,12 +163,12 @@ def peak_memory(fn, device: torch.device) -> int | None:
 class Problem:
     """An MLP field, a batch of initial states, and the three ways to differentiate."""
 
-    def __init__(self, args, device: torch.device):
-        nc.seed_everything(args.seed)
-        self.field = nc.MLPVectorField(args.dim, hidden=args.hidden).to(device)
+    def __init__(self, batch, dim, hidden, seed, device: torch.device):
+        nc.seed_everything(seed)
+        self.field = nc.MLPVectorField(dim, hidden=hidden).to(device)
         self.counter = nc.CountNFE(self.field)
         self.params = tuple(self.field.parameters())
-        self.y0 = torch.randn(args.batch, args.dim, device=device)  # (B, n)
+        self.y0 = torch.randn(batch, dim, device=device)  # (B, n)
         self.ts = torch.tensor([0.0, 1.0], device=device)  # [t0, t1]
 
     def solve(self, method: str, n_steps: int) -> torch.Tensor:
@@ -198,31 +199,110 @@ class Problem:
         return held
 
 
-def measure(problem: Problem, method: str, n_steps: int, args, device) -> dict:
-    problem.forward_backward(method, min(args.steps))  # warm-up
-    peaks, seconds = [], []
-    for _ in range(args.memory_repeats):
-        peaks.append(
-            peak_memory(lambda: problem.forward_backward(method, n_steps), device)
-        )
-    for _ in range(args.repeats):
-        gc.collect()
-        sync(device)
-        start = time.perf_counter()
-        nfe = problem.forward_backward(method, n_steps)
-        sync(device)
-        seconds.append(time.perf_counter() - start)
+def measure_memory(
+    problem: Problem,
+    method: str,
+    n_steps: int,
+    *,
+    warmup_steps: int,
+    memory_repeats: int,
+    device: torch.device,
+) -> dict:
+    """Peak memory (median and spread over ``memory_repeats``) and graph memory."""
+    problem.forward_backward(method, warmup_steps)  # warm-up
+    peaks = [
+        peak_memory(lambda: problem.forward_backward(method, n_steps), device)
+        for _ in range(memory_repeats)
+    ]
     return {
         "peak": None if peaks[0] is None else statistics.median(peaks),
         "peak spread": None if peaks[0] is None else max(peaks) - min(peaks),
         "graph": problem.graph_bytes(method, n_steps),
-        "time": statistics.median(seconds),
-        "nfe": nfe,
+    }
+
+
+def measure_times(
+    problem: Problem, n_steps: int, *, repeats: int, device: torch.device
+) -> dict:
+    """Median seconds and the NFE of each method, the methods timed in turn.
+
+    Each repetition times every method once, one after the other, so that a change
+    in the machine's load during the run falls on all of them alike.
+    """
+    seconds = {method: [] for method in METHODS}
+    nfe = {}
+    for method in METHODS:
+        problem.forward_backward(method, n_steps)  # warm-up
+    for _ in range(repeats):
+        for method in METHODS:
+            gc.collect()
+            sync(device)
+            start = time.perf_counter()
+            nfe[method] = problem.forward_backward(method, n_steps)
+            sync(device)
+            seconds[method].append(time.perf_counter() - start)
+    return {
+        method: {"time": statistics.median(seconds[method]), "nfe": nfe[method]}
+        for method in METHODS
     }
 
 
 def megabytes(n_bytes) -> str:
     return "n/a" if n_bytes is None else f"{n_bytes / 1e6:.3f}"
+
+
+def run(
+    steps=(10, 100, 1000),
+    *,
+    batch: int = 256,
+    dim: int = 16,
+    hidden: int = 128,
+    repeats: int = 3,
+    memory_repeats: int = 2,
+    device=None,
+    seed: int = 0,
+    on_result=None,
+) -> dict:
+    """Measure every method at every number of steps, in one process.
+
+    Args:
+        steps: the numbers of fixed RK4 steps on [0, 1].
+        batch, dim, hidden: the problem, ``B`` initial states of width ``n`` and an
+            MLP field of width ``H``.
+        repeats, memory_repeats: timed and profiled runs per median.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"`` or None (``nc.get_device()``).
+        on_result: called as ``on_result(method, n_steps, result)`` after each
+            measurement (the script prints the row there).
+
+    Returns:
+        ``{"device", "memory method", "steps", "results"}`` where ``results`` maps
+        ``(method, n_steps)`` to ``{"peak", "peak spread", "graph", "time", "nfe"}``
+        (bytes, seconds, and the forward and backward NFE; a peak is None where the
+        device has no peak counter).
+    """
+    device = nc.get_device(device)
+    steps = sorted(steps)
+    problem = Problem(batch, dim, hidden, seed, device)
+    results = {}
+    for n_steps in steps:
+        times = measure_times(problem, n_steps, repeats=repeats, device=device)
+        for method in METHODS:
+            results[method, n_steps] = times[method] | measure_memory(
+                problem,
+                method,
+                n_steps,
+                warmup_steps=steps[0],
+                memory_repeats=memory_repeats,
+                device=device,
+            )
+            if on_result is not None:
+                on_result(method, n_steps, results[method, n_steps])
+    return {
+        "device": str(device),
+        "memory method": memory_method(device),
+        "steps": steps,
+        "results": results,
+    }
 
 
 def main(argv=None) -> int:
@@ -242,24 +322,32 @@ def main(argv=None) -> int:
     print("graph memory: bytes saved for backward at the end of the forward pass")
     print()
 
-    problem = Problem(args, device)
-    results = {}
     header = (
         f"{'method':<20} {'steps':>6} {'peak MB':>10} {'graph MB':>10} "
         f"{'time s':>8} {'NFE fwd/bwd':>12}"
     )
     print(header)
     print("-" * len(header))
-    for method in METHODS:
-        for n_steps in steps:
-            r = measure(problem, method, n_steps, args, device)
-            results[method, n_steps] = r
-            nfe = f"{r['nfe'][0]}/{r['nfe'][1]}"
-            print(
-                f"{method:<20} {n_steps:6d} {megabytes(r['peak']):>10} "
-                f"{megabytes(r['graph']):>10} {r['time']:8.3f} {nfe:>12}",
-                flush=True,
-            )
+
+    def print_row(method, n_steps, r):
+        nfe = f"{r['nfe'][0]}/{r['nfe'][1]}"
+        print(
+            f"{method:<20} {n_steps:6d} {megabytes(r['peak']):>10} "
+            f"{megabytes(r['graph']):>10} {r['time']:8.3f} {nfe:>12}",
+            flush=True,
+        )
+
+    results = run(
+        steps,
+        batch=args.batch,
+        dim=args.dim,
+        hidden=args.hidden,
+        repeats=args.repeats,
+        memory_repeats=args.memory_repeats,
+        device=device,
+        seed=args.seed,
+        on_result=print_row,
+    )["results"]
 
     spreads = [r["peak spread"] for r in results.values() if r["peak"] is not None]
     if spreads and args.memory_repeats > 1:

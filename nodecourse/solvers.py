@@ -232,6 +232,16 @@ def _shape_checked(f: VectorField, y0: Tensor) -> VectorField:
     return wrapped
 
 
+def _all_finite(y: Tensor) -> bool:
+    """Whether every entry of ``y`` is finite, in one reduction when it is.
+
+    A NaN or an infinity makes the sum non-finite, so a finite sum proves every entry
+    finite. A non-finite sum may also come from finite entries that overflow when
+    added, so only then is each entry checked.
+    """
+    return math.isfinite(y.detach().sum().item()) or bool(torch.isfinite(y).all())
+
+
 def odeint_fixed(
     f: VectorField,
     y0: Tensor,
@@ -291,13 +301,17 @@ def odeint_fixed(
     for i, m in enumerate(counts):
         t_a, t_b = ts[i], ts[i + 1]
         h = (t_b - t_a) / m
-        for j in range(m):
-            # The last step of an interval ends exactly on t_b, not on t_a + m * h.
-            t = t_a + j * h
-            t_next = t_b if j == m - 1 else t_a + (j + 1) * h
-            y = step(f, t, y, t_next - t)
+        # The step starts t_a + j h for j < m, made in one operation rather than one
+        # per step (the same arithmetic, so the same values); the last step of an
+        # interval ends exactly on t_b, not on t_a + m h.
+        starts = t_a + torch.arange(m, dtype=ts.dtype, device=ts.device) * h  # (m,)
+        ends = torch.cat([starts[1:], t_b[None]])  # (m,)
+        for t, t_next, step_dt in zip(
+            starts.unbind(), ends.unbind(), (ends - starts).unbind(), strict=True
+        ):
+            y = step(f, t, y, step_dt)
             k += 1
-            if not bool(torch.isfinite(y).all()):
+            if not _all_finite(y):
                 raise FloatingPointError(
                     f"{method}: the state became non-finite at step {k} "
                     f"(t = {t_next.item():.6g}, step size {abs(h.item()):.3g}). "

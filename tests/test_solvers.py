@@ -221,6 +221,40 @@ def test_blow_up_raises_naming_step_and_time():
         nc.rk4(lambda t, y: y**2, torch.ones(1, dtype=F64), ts, dt=0.01)
 
 
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_large_finite_states_whose_sum_overflows_are_not_mistaken_for_a_blow_up(
+    method,
+):
+    # Every entry is finite, but their float32 sum is inf: the finiteness check
+    # must look at the entries, not only at a reduction of them.
+    y0 = torch.full((4,), 3e38)
+    assert not math.isfinite(y0.sum().item())
+    ys = nc.odeint_fixed(
+        lambda t, y: -1e-3 * y, y0, torch.tensor([0.0, 1.0]), method=method, n_steps=3
+    ).ys
+    assert torch.isfinite(ys).all()
+    assert ys[-1][0].item() < 3e38
+
+
+@pytest.mark.parametrize("method, step, t", [("euler", 6, "0.6"), ("rk4", 5, "0.5")])
+def test_a_single_nan_entry_is_caught_at_the_step_it_appears(method, step, t):
+    # The field is finite until t >= 0.5, then puts a NaN in one entry of a large
+    # batch; with dt = 0.1 Euler first evaluates there in step 6 (from t = 0.5),
+    # RK4 in step 5 (its last stage, at t = 0.5).
+    def f(t, y):
+        out = -y
+        if t.item() >= 0.5 - 1e-12:
+            out = out.clone()
+            out[123, 1] = float("nan")
+        return out
+
+    y0 = torch.ones(256, 2, dtype=F64)
+    with pytest.raises(FloatingPointError, match=rf"at step {step} \(t = {t}"):
+        nc.odeint_fixed(
+            f, y0, torch.tensor([0.0, 1.0], dtype=F64), method=method, n_steps=10
+        )
+
+
 @pytest.mark.parametrize(
     "ts, message",
     [
