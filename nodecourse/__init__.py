@@ -11,11 +11,12 @@ The notebooks of the course import what they need from here::
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
 ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
-``metrics`` (``eps_r``, the relative error), ``data`` (data sets), ``plotting``
-(pure plotting functions).
+``metrics`` (``eps_r``, the relative error), ``data`` (data sets), ``forecast``
+(a Neural ODE on a growing window, forecasting baselines, RMSE), ``plotting``
+(pure plotting functions); ``experiments`` holds the long runs (``python -m``).
 """
 
-from nodecourse import adjoint, data, plotting
+from nodecourse import adjoint, data, forecast, plotting
 from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.metrics import eps_r
@@ -63,6 +64,7 @@ __all__ = [
     "euler",
     "euler_step",
     "fit",
+    "forecast",
     "get_device",
     "odeint_fixed",
     "plotting",
