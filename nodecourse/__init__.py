@@ -12,10 +12,12 @@ Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 fo
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
 ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
 ``metrics`` (``eps_r``, the relative error; ``trajectory_mse``, a loss on
-trajectories), ``data`` (data sets), ``plotting`` (pure plotting functions).
+trajectories), ``data`` (data sets), ``forecast`` (a Neural ODE on a growing window,
+forecasting baselines, RMSE), ``plotting`` (pure plotting functions);
+``experiments`` holds the long runs (``python -m``).
 """
 
-from nodecourse import adjoint, data, plotting
+from nodecourse import adjoint, data, forecast, plotting
 from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.metrics import eps_r, trajectory_mse
@@ -63,6 +65,7 @@ __all__ = [
     "euler",
     "euler_step",
     "fit",
+    "forecast",
     "get_device",
     "odeint_fixed",
     "plotting",

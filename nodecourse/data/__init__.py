@@ -5,4 +5,18 @@ nothing is downloaded at run time. One module per data set; the public functions
 are re-exported here, so notebooks write ``nodecourse.data.NAME``.
 """
 
-__all__: list[str] = []
+from nodecourse.data.weather import (
+    UNITS,
+    VARIABLES,
+    MonthlyWeather,
+    monthly_weather,
+    seattle_daily,
+)
+
+__all__: list[str] = [
+    "UNITS",
+    "VARIABLES",
+    "MonthlyWeather",
+    "monthly_weather",
+    "seattle_daily",
+]

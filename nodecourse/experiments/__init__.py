@@ -1,0 +1,1 @@
+"""Command-line entry points for the long runs of the course; each writes results."""
