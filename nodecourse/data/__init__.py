@@ -5,4 +5,11 @@ nothing is downloaded at run time. One module per data set; the public functions
 are re-exported here, so notebooks write ``nodecourse.data.NAME``.
 """
 
-__all__: list[str] = []
+from nodecourse.data.epidemic import (
+    EpidemicTruth,
+    Outbreak,
+    make_outbreak,
+    quarantine_policy,
+)
+
+__all__ = ["EpidemicTruth", "Outbreak", "make_outbreak", "quarantine_policy"]
