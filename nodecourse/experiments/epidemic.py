@@ -64,22 +64,33 @@ def build(name: str, outbreak: Outbreak, config: dict) -> Forecaster:
     n_train = config["train_days"]
     obs = observed(outbreak)[:n_train]  # (T_train, 2)
     population = outbreak.truth.population
+    # The initial weights are drawn in float32 and then converted, whatever the
+    # caller's default dtype, so that a run repeats bit for bit in any session.
+    default_dtype = torch.get_default_dtype()
     with torch.random.fork_rng():
-        seed_everything(config["seed"])
-        if name == "ude":
-            active, removed = obs.max(dim=0).values / population
-            scale = ((active + removed).item(), active.item(), removed.item())
-            model = QuarantineSIR(population, hidden=config["hidden"], scale=scale)
-        elif name == "sir":
-            model = SIR(population)
-        else:
-            logs = obs.log()
-            model = LogCountsNODE(
-                center=logs.mean(dim=0).tolist(),
-                width=logs.std(dim=0).tolist(),
-                hidden=config["node_hidden"],
-            )
-        return Forecaster(model.double(), obs[0], dt=config["dt"]).double()
+        torch.set_default_dtype(torch.float32)
+        try:
+            seed_everything(config["seed"])
+            model = _fresh_model(name, obs, population, config)
+            forecaster = Forecaster(model, obs[0], dt=config["dt"])
+        finally:
+            torch.set_default_dtype(default_dtype)
+    return forecaster.double()
+
+
+def _fresh_model(name, obs, population, config):
+    if name == "ude":
+        active, removed = obs.max(dim=0).values / population
+        scale = ((active + removed).item(), active.item(), removed.item())
+        return QuarantineSIR(population, hidden=config["hidden"], scale=scale)
+    if name == "sir":
+        return SIR(population)
+    logs = obs.log()
+    return LogCountsNODE(
+        center=logs.mean(dim=0).tolist(),
+        width=logs.std(dim=0).tolist(),
+        hidden=config["node_hidden"],
+    )
 
 
 def fit_model(name, outbreak, config, *, epochs=None, progress=None):
