@@ -41,7 +41,9 @@ def test_wheel_contains_every_module(tmp_path):
     (wheel,) = tmp_path.glob("nodecourse-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     sources = {
-        p.relative_to(ROOT).as_posix() for p in (ROOT / "nodecourse").rglob("*.py")
+        p.relative_to(ROOT).as_posix()
+        for pattern in ("*.py", "*.json")  # modules, and the results chapters load
+        for p in (ROOT / "nodecourse").rglob(pattern)
     }
     assert sources <= names, f"missing from the wheel: {sorted(sources - names)}"
 
