@@ -13,11 +13,12 @@ teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
 ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
 ``metrics`` (``eps_r``, the relative error; ``trajectory_mse``, a loss on
 trajectories), ``data`` (data sets), ``forecast`` (a Neural ODE on a growing window,
-forecasting baselines, RMSE), ``plotting`` (pure plotting functions);
-``experiments`` holds the long runs (``python -m``).
+forecasting baselines, RMSE), ``ude`` (universal differential equations: SIR with a
+learned quarantine term), ``plotting`` (pure plotting functions); ``experiments``
+holds the long runs (``python -m``).
 """
 
-from nodecourse import adjoint, data, forecast, plotting
+from nodecourse import adjoint, data, forecast, plotting, ude
 from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.metrics import eps_r, trajectory_mse
@@ -76,4 +77,5 @@ __all__ = [
     "seed_everything",
     "step_counts",
     "trajectory_mse",
+    "ude",
 ]

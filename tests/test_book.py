@@ -17,6 +17,9 @@ CHAPTERS = ROOT / "chapters"
 NOTEBOOKS = sorted(
     p for p in CHAPTERS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
 )
+# Chapters written as MyST markdown pages (no code to run): they need a numbered
+# title and a place in the table of contents, but no exercises or checks.
+MARKDOWN_CHAPTERS = sorted(CHAPTERS.glob("*.md"))
 HEADING = re.compile(r"^#{1,6}\s+(?:\d+(?:\.\d+)*\.?\s+)?(.+?)\s*#*\s*$")
 
 
@@ -63,6 +66,43 @@ def test_toc_entry_exists(entry):
 def test_notebook_listed_in_toc(path):
     listed = {resolve(entry) for entry in TOC_FILES}
     assert path in listed, f"{rel(path)} is not listed in _toc.yml; add it there"
+
+
+@pytest.mark.parametrize("path", MARKDOWN_CHAPTERS, ids=rel)
+def test_markdown_chapter_listed_and_titled(path):
+    listed = {resolve(entry) for entry in TOC_FILES}
+    assert path in listed, f"{rel(path)} is not listed in _toc.yml; add it there"
+    first = path.read_text(encoding="utf-8").lstrip().splitlines()[0]
+    number = int(path.name.split("_")[0])
+    assert first.startswith(f"# {number}. "), (
+        f"{rel(path)}: the first line must be the title '# {number}. ...', got "
+        f"{first[:40]!r}"
+    )
+
+
+def bibliography_pages():
+    """The toc pages that hold a {bibliography} directive."""
+    pages = []
+    for entry in TOC_FILES:
+        path = resolve(entry)
+        text = path.read_text(encoding="utf-8") if path else ""
+        if path is not None and path.suffix == ".ipynb":
+            nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+            text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        if "{bibliography}" in text:
+            pages.append(entry)
+    return pages
+
+
+def test_one_bibliography_page_at_the_end_of_the_book():
+    pages = bibliography_pages()
+    assert len(pages) == 1, (
+        f"the book must have exactly one {{bibliography}} directive, found it in "
+        f"{pages}; cite with {{cite}} and let the bibliography page list the works"
+    )
+    assert pages[0] == TOC_FILES[-1], (
+        f"the bibliography page {pages[0]!r} must be the last entry of _toc.yml"
+    )
 
 
 # --- configuration -----------------------------------------------------------

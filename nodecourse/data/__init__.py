@@ -5,6 +5,12 @@ nothing is downloaded at run time. One module per data set; the public functions
 are re-exported here, so notebooks write ``nodecourse.data.NAME``.
 """
 
+from nodecourse.data.epidemic import (
+    EpidemicTruth,
+    Outbreak,
+    make_outbreak,
+    quarantine_policy,
+)
 from nodecourse.data.weather import (
     UNITS,
     VARIABLES,
@@ -13,10 +19,14 @@ from nodecourse.data.weather import (
     seattle_daily,
 )
 
-__all__: list[str] = [
+__all__ = [
     "UNITS",
     "VARIABLES",
+    "EpidemicTruth",
     "MonthlyWeather",
+    "Outbreak",
+    "make_outbreak",
     "monthly_weather",
+    "quarantine_policy",
     "seattle_daily",
 ]

@@ -1,1 +1,6 @@
-"""Command-line entry points for the long runs of the course; each writes results."""
+"""Long runs of the course, run from the command line with a progress bar.
+
+Each module is an entry point, ``python -m nodecourse.experiments.NAME``, that writes
+its results under ``nodecourse/experiments/results/``; the chapters load those files
+instead of training for minutes, and a test re-runs a slice and compares.
+"""
