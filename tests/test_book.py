@@ -408,6 +408,25 @@ def test_no_cell_hides_its_output_with_a_semicolon(notebook):
     )
 
 
+WIDGET = re.compile(
+    r"\b(?:ipywidgets|widgets)\.(?:interactive|interact)\(|\binteract\("
+)
+
+
+def test_widget_cells_are_hidden_from_the_website_and_from_nbval(notebook):
+    # The website has no kernel, so a widget's output is removed there (a static
+    # figure stands in for it); what a widget prints depends on the front end, so
+    # nbval does not compare it between executions.
+    path, nb = notebook
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and WIDGET.search(cell.source):
+            tags = set(cell.metadata.get("tags", []))
+            missing = {"remove-output", "nbval-ignore-output"} - tags
+            assert not missing, (
+                f"{rel(path)}: cell {i} displays a widget; tag it {sorted(missing)}"
+            )
+
+
 def test_training_keeps_its_progress_bar(notebook):
     path, nb = notebook
     bad = [
