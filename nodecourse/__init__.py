@@ -10,9 +10,9 @@ The notebooks of the course import what they need from here::
 
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
-ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
-``metrics`` (``eps_r``, the relative error), ``data`` (data sets), ``plotting``
-(pure plotting functions).
+ODE, augmented Neural ODE), ``adjoint`` (the adjoint method from scratch),
+``training`` (the fit loop), ``metrics`` (``eps_r``, the relative error), ``data``
+(data sets), ``plotting`` (pure plotting functions).
 """
 
 from nodecourse import adjoint, data, plotting
@@ -20,6 +20,7 @@ from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.metrics import eps_r
 from nodecourse.models import (
+    AugmentedNODE,
     CountNFE,
     MLPVectorField,
     NeuralODE,
@@ -44,6 +45,7 @@ from nodecourse.training import History, TrainingDiverged, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "AugmentedNODE",
     "CountNFE",
     "History",
     "MLPVectorField",

@@ -5,4 +5,6 @@ nothing is downloaded at run time. One module per data set; the public functions
 are re-exported here, so notebooks write ``nodecourse.data.NAME``.
 """
 
-__all__: list[str] = []
+from nodecourse.data.toy import disc_annulus_2d, reflection_1d
+
+__all__: list[str] = ["disc_annulus_2d", "reflection_1d"]
