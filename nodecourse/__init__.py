@@ -10,12 +10,12 @@ The notebooks of the course import what they need from here::
 
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
-ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
-``metrics`` (``eps_r``, the relative error; ``trajectory_mse``, a loss on
-trajectories), ``data`` (data sets), ``forecast`` (a Neural ODE on a growing window,
-forecasting baselines, RMSE), ``ude`` (universal differential equations: SIR with a
-learned quarantine term), ``plotting`` (pure plotting functions); ``experiments``
-holds the long runs (``python -m``).
+ODE, augmented Neural ODE), ``adjoint`` (the adjoint method from scratch),
+``training`` (the fit loop), ``metrics`` (``eps_r``, the relative error;
+``trajectory_mse``, a loss on trajectories), ``data`` (data sets), ``forecast`` (a
+Neural ODE on a growing window, forecasting baselines, RMSE), ``ude`` (universal
+differential equations: SIR with a learned quarantine term), ``plotting`` (pure
+plotting functions); ``experiments`` holds the long runs (``python -m``).
 """
 
 from nodecourse import adjoint, data, forecast, plotting, ude
@@ -23,6 +23,7 @@ from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.metrics import eps_r, trajectory_mse
 from nodecourse.models import (
+    AugmentedNODE,
     CountNFE,
     MLPVectorField,
     NeuralODE,
@@ -47,6 +48,7 @@ from nodecourse.training import History, TrainingDiverged, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "AugmentedNODE",
     "CountNFE",
     "History",
     "MLPVectorField",

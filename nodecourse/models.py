@@ -1,4 +1,4 @@
-"""The models of the course: a one-hidden-layer net, a residual net, and Neural ODEs.
+"""The models of the course: a one-hidden-layer net, a residual net, Neural ODEs.
 
 The thread that ties them together: a residual block ``h + dt * f(t, h)`` is one step
 of Euler's method for ``dh/dt = f(t, h)``, so a residual net with many small blocks
@@ -17,6 +17,7 @@ from nodecourse._checks import check_y0, positive_int, solver_for, solver_settin
 from nodecourse.solvers import check_field_output, check_ts, explained_underflow
 
 __all__ = [
+    "AugmentedNODE",
     "CountNFE",
     "MLPVectorField",
     "NeuralODE",
@@ -314,3 +315,147 @@ class NeuralODE(nn.Module):
             self._checked_shape = None
             self._check_field(ts, y0)  # a field that turned NaN explains the failure
             raise
+
+
+class AugmentedNODE(nn.Module):
+    """An augmented Neural ODE (ANODE): a Neural ODE on ``[x, 0]`` in ``d + p`` dims.
+
+    The input ``x`` of width ``d`` is padded with ``p`` zeros, the state
+    ``h = [x, a]`` follows ``dh/dt = f(t, h)`` in ``R^(d + p)`` from
+    ``h(ts[0]) = [x, 0_p]``, and the readout is the first ``d`` coordinates of
+    ``h`` (a fixed projection, nothing learned):
+
+        h(t0) = [x, 0_p],   dh/dt = f(t, h),   output = h(t)[..., :d].
+
+    The flow of ``f`` on ``R^(d + p)`` is still a homeomorphism, but its projection
+    back to ``R^d`` need not be, so the model can represent maps that no Neural ODE
+    on ``R^d`` can (for example ``x -> -x`` in 1-D, with ``p = 1``). With ``p = 0``
+    it is exactly ``NeuralODE(field)``.
+
+    The field is built here, at the augmented width ``d + p``: an
+    ``MLPVectorField(d + p, hidden, n_layers, activation, time_dependent)``, or
+    ``field_factory(d + p)`` if a factory is given. A factory whose field has
+    another width is refused with a ``ValueError`` naming both shapes, before any
+    integration.
+
+    Args:
+        dim: ``d``, the width of the inputs ``x``.
+        augment_dim: ``p >= 0``, the number of zero-initialised extra dimensions.
+        field_factory: optional callable ``width -> nn.Module`` building the field
+            ``f(t, h)`` for states of that width.
+        hidden, n_layers, activation, time_dependent: the default MLP field (see
+            ``MLPVectorField``); ignored when ``field_factory`` is given.
+        method, rtol, atol, adjoint, options: the solver (see ``NeuralODE``).
+
+    Attributes:
+        node: the ``NeuralODE`` on the augmented state (it counts ``nfe``).
+
+    Shapes: ``x`` is ``(..., d)``, ``ts`` is ``(T,)``; ``forward`` returns
+    ``(T, ..., d)`` and ``trajectory`` the augmented ``(T, ..., d + p)``.
+
+    Warning:
+        The model is no longer a flow on the data space: two inputs can reach the
+        same output (their trajectories pass each other in the extra dimensions),
+        and the map ``x -> output`` need not be invertible.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        augment_dim: int,
+        *,
+        field_factory: Callable[[int], nn.Module] | None = None,
+        hidden: int = 32,
+        n_layers: int = 1,
+        activation: str = "tanh",
+        time_dependent: bool = False,
+        method: str = "dopri5",
+        rtol: float = 1e-5,
+        atol: float = 1e-6,
+        adjoint: bool = False,
+        options: dict | None = None,
+    ):
+        super().__init__()
+        self.dim = positive_int("dim", dim)
+        if (
+            isinstance(augment_dim, bool)
+            or not isinstance(augment_dim, int)
+            or augment_dim < 0
+        ):
+            raise ValueError(
+                f"augment_dim must be a non-negative int (0 gives a plain Neural "
+                f"ODE), got {augment_dim!r}"
+            )
+        self.augment_dim = augment_dim
+        width = dim + augment_dim
+        if field_factory is None:
+            field = MLPVectorField(
+                width,
+                hidden=hidden,
+                n_layers=n_layers,
+                activation=activation,
+                time_dependent=time_dependent,
+            )
+        elif not callable(field_factory):
+            raise TypeError(
+                f"field_factory must be a callable width -> nn.Module, got "
+                f"{type(field_factory).__name__}"
+            )
+        else:
+            field = field_factory(width)
+        self.node = NeuralODE(
+            field, method=method, rtol=rtol, atol=atol, adjoint=adjoint, options=options
+        )
+
+    @property
+    def width(self) -> int:
+        """``d + p``, the width of the augmented state."""
+        return self.dim + self.augment_dim
+
+    @property
+    def field(self) -> nn.Module:
+        return self.node.field
+
+    @property
+    def nfe(self) -> int:
+        return self.node.nfe
+
+    def reset_nfe(self) -> None:
+        self.node.reset_nfe()
+
+    def augment(self, x: Tensor) -> Tensor:
+        """``[x, 0_p]``: the input padded with ``p`` zeros, ``(..., d + p)``."""
+        check_y0(x, "x")
+        if x.ndim == 0 or x.shape[-1] != self.dim:
+            shape = tuple(x.shape)
+            raise ValueError(
+                f"AugmentedNODE(dim={self.dim}) expects inputs of shape (..., "
+                f"{self.dim}), got {shape}"
+                + (" (for a batch of scalars, use x.unsqueeze(-1))" if shape else "")
+            )
+        if self.augment_dim == 0:
+            return x
+        zeros = x.new_zeros(*x.shape[:-1], self.augment_dim)
+        return torch.cat([x, zeros], dim=-1)
+
+    def trajectory(self, x: Tensor, ts: Tensor) -> Tensor:
+        """The augmented trajectory ``h(t)`` at ``ts``, ``(T, ..., d + p)``."""
+        h0 = self.augment(x)
+        check_ts(ts)
+        if self.node._checked_shape != tuple(h0.shape):
+            # The field was built here; say so if its width is not the state's.
+            try:
+                self.node._check_field(ts.to(dtype=h0.dtype, device=h0.device), h0)
+            except ValueError as err:
+                raise ValueError(
+                    f"AugmentedNODE(dim={self.dim}, augment_dim={self.augment_dim}) "
+                    f"integrates states of width {self.width}: {err}"
+                ) from None
+        return self.node(h0, ts)
+
+    def forward(self, x: Tensor, ts: Tensor) -> Tensor:
+        """The first ``d`` coordinates of ``h`` at ``ts``, shape ``(T, ..., d)``.
+
+        That is ``trajectory(x, ts)[..., :d]``.
+        """
+        return self.trajectory(x, ts)[..., : self.dim]

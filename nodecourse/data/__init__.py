@@ -11,6 +11,7 @@ from nodecourse.data.epidemic import (
     make_outbreak,
     quarantine_policy,
 )
+from nodecourse.data.toy import disc_annulus_2d, reflection_1d
 from nodecourse.data.weather import (
     UNITS,
     VARIABLES,
@@ -25,8 +26,10 @@ __all__ = [
     "EpidemicTruth",
     "MonthlyWeather",
     "Outbreak",
+    "disc_annulus_2d",
     "make_outbreak",
     "monthly_weather",
     "quarantine_policy",
+    "reflection_1d",
     "seattle_daily",
 ]
