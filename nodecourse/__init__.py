@@ -11,11 +11,12 @@ The notebooks of the course import what they need from here::
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
 ODE), ``adjoint`` (the adjoint method from scratch), ``training`` (the fit loop),
-``metrics`` (``eps_r``, the relative error), ``data`` (data sets), ``plotting``
-(pure plotting functions).
+``metrics`` (``eps_r``, the relative error), ``sode`` (Lotka-Volterra, Riccati and
+S-systems as function approximators), ``data`` (data sets), ``plotting`` (pure
+plotting functions).
 """
 
-from nodecourse import adjoint, data, plotting
+from nodecourse import adjoint, data, plotting, sode
 from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.metrics import eps_r
@@ -71,5 +72,6 @@ __all__ = [
     "rk4",
     "rk4_step",
     "seed_everything",
+    "sode",
     "step_counts",
 ]
