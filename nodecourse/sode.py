@@ -700,6 +700,7 @@ class BatchFit:
             to show that the fit is the ODE's and not an artefact of the step.
         mse_iterations: first iteration meeting the original ``MSE < 0.01 max g``
             (-1 if never).
+        blowups: steps undone (and learning rate halved) after a blow-up.
         nfe: field evaluations in the forward solves of this member.
         failure: empty, or why the member failed.
         params: final parameters (dict of ``(B, ...)`` tensors); ``pred``: ``z_1(xs)``.
@@ -712,6 +713,7 @@ class BatchFit:
     eps_r: list[float]
     eps_r_check: list[float]
     mse_iterations: list[int]
+    blowups: list[int]
     nfe: list[int]
     failure: list[str]
     params: dict = field(repr=False)
@@ -729,6 +731,8 @@ def fit_sode(
     lr: float = 0.01,
     lr_end: float | None = None,
     max_iters: int = 2000,
+    max_retries: int = 20,
+    clip: float | None = 1.0,
     dt: float | None = None,
     progress: bool = False,
     desc: str | None = None,
@@ -754,13 +758,19 @@ def fit_sode(
         lr: Adam's learning rate; with ``lr_end``, it decays geometrically from
             ``lr`` to ``lr_end`` over ``max_iters`` iterations.
         max_iters: stop there; members still active have ``reached`` False.
+        max_retries: blow-ups undone per member before it is marked failed.
+        clip: the largest norm of a member's gradient (over all its parameters);
+            larger ones are scaled down to it. ``None``: no clipping.
         dt: the RK4 step: a whole number of sample intervals (the samples in
             between come from cubic Hermite interpolation, O(dt^4) like RK4) or a
             whole fraction of one. Default: the sample spacing.
         progress: show a tqdm bar of iterations.
 
-    A member whose solve or gradient becomes non-finite is marked failed (with the
-    reason and the iteration) and frozen; the others go on.
+    Blow-ups. When a member's solve or gradient becomes non-finite (a quadratic
+    system blowing up in finite time, an overflow), its last step is undone and
+    its learning rate halved (counted in ``blowups``); at iteration 0, or after
+    ``max_retries`` such retries, it is marked failed with the reason, and the
+    others go on.
 
     Warning: a fixed step can make a stiff or unstable member look fine, or fail,
     where the exact ODE would not; ``eps_r_check`` re-solves every member with a
@@ -790,6 +800,7 @@ def fit_sode(
         )
     tol = positive_float("tol", tol)
     lr = positive_float("lr", lr)
+    max_retries = positive_int("max_retries", max_retries + 1) - 1
     decay = 1.0
     max_iters = positive_int("max_iters", max_iters)
     if lr_end is not None:
@@ -814,6 +825,9 @@ def fit_sode(
     mse_iters = [-1] * batch
     reached = [False] * batch
     failure = [""] * batch
+    blowups = [0] * batch
+    lr_scale = torch.ones(batch, dtype=dtype, device=device)
+    prev = {k: v.clone() for k, v in params.items()}
     nfe_per_solve = 0
 
     bar = None
@@ -836,18 +850,19 @@ def fit_sode(
         target_rows = g[idx]
         mse = ((pred - target_rows) ** 2).mean(dim=1)
 
-        # The stopping test, eps_r per member; a non-finite prediction fails.
+        # The stopping test, eps_r per member.
         finite = torch.isfinite(pred).all(dim=1)
         err = torch.full((idx.numel(),), math.inf, dtype=torch.float64)
         if bool(finite.any()):
             err[finite] = eps_r(pred[finite], target_rows[finite], dim=1)
         weak = mse_criterion(pred.detach(), target_rows)
-        done = (err < tol) | ~finite
+        done = err < tol
         if it == max_iters:
             done[:] = True
+        bad = ~finite & ~done
 
         # Backward for the members still training: the sum of their own losses.
-        train = ~done
+        train = ~done & ~bad
         grads = None
         if bool(train.any()):
             grads = torch.autograd.grad(mse[train].sum(), list(sub.values()))
@@ -855,22 +870,55 @@ def fit_sode(
             grad_ok = torch.ones(idx.numel(), dtype=torch.bool)
             for value in grads.values():
                 grad_ok &= torch.isfinite(value.reshape(idx.numel(), -1)).all(dim=1)
-            done |= train & ~grad_ok
+            bad |= train & ~grad_ok
             train &= grad_ok
+            if clip is not None:
+                # Clip each member's gradient norm: one spike near a blow-up would
+                # otherwise inflate Adam's second moment and stall it for
+                # hundreds of iterations.
+                sq = sum(
+                    torch.nan_to_num(v).reshape(idx.numel(), -1).pow(2).sum(1)
+                    for v in grads.values()
+                )
+                factor = (clip / (sq.sqrt() + 1e-12)).clamp(max=1.0)
+                grads = {
+                    k: v * factor.reshape(-1, *([1] * (v.ndim - 1)))
+                    for k, v in grads.items()
+                }
+
+        # A blow-up (non-finite state or gradient) after a step: undo that step and
+        # halve the member's learning rate; at the start, or too often, it fails.
+        can_retry = torch.tensor(
+            [it > 0 and blowups[b] < max_retries for b in idx.tolist()],
+            dtype=torch.bool,
+        )
+        retry = bad & can_retry
+        done |= bad & ~can_retry
+        if bool(retry.any()):
+            rows = idx[retry]
+            with torch.no_grad():
+                for k, p in params.items():
+                    p[rows] = prev[k][rows]
+            lr_scale[rows] *= 0.5
+            for b in rows.tolist():
+                blowups[b] += 1
 
         # Adam on the rows still training (bias correction: each has taken it + 1
         # steps, since every member trains from iteration 0 until it stops).
         if grads is not None and bool(train.any()):
             rows = idx[train]
-            rate = lr * decay**it
+            rate = lr * decay**it * lr_scale[rows]
             with torch.no_grad():
                 for k, p in params.items():
                     grad = grads[k][train]
+                    prev[k][rows] = p[rows]
                     m[k][rows] = beta1 * m[k][rows] + (1 - beta1) * grad
                     v2[k][rows] = beta2 * v2[k][rows] + (1 - beta2) * grad**2
                     m_hat = m[k][rows] / (1 - beta1 ** (it + 1))
                     v_hat = v2[k][rows] / (1 - beta2 ** (it + 1))
-                    p[rows] = p[rows] - rate * m_hat / (v_hat.sqrt() + adam_eps)
+                    step = m_hat / (v_hat.sqrt() + adam_eps)
+                    scale = rate.reshape(-1, *([1] * (step.ndim - 1)))
+                    p[rows] = p[rows] - scale * step
 
         # Book-keeping per member.
         share = (time.perf_counter() - tick) / idx.numel()
@@ -885,18 +933,21 @@ def fit_sode(
             wall[b] = time.perf_counter() - start
             errors[b] = float(err[local]) if finite[local] else math.nan
             reached[b] = bool(err[local] < tol)
+            retried = f" after {blowups[b]} blow-ups undone" if blowups[b] else ""
             if not finite[local]:
-                bad = ~torch.isfinite(ys[:, local]).all(dim=-1)
-                k = int(bad.nonzero()[0])
+                rows_bad = ~torch.isfinite(ys[:, local]).all(dim=-1)
+                k = int(rows_bad.nonzero()[0])
                 failure[b] = (
                     f"non-finite state between x = {xs[k - 1].item():.3g} and "
-                    f"{xs[k].item():.3g} at iteration {it} (finite-time blow-up or "
-                    "overflow of the fitted system)"
+                    f"{xs[k].item():.3g} at iteration {it}{retried} (finite-time "
+                    "blow-up or overflow of the fitted system)"
                 )
-            elif not reached[b] and it < max_iters:
-                failure[b] = f"non-finite gradient at iteration {it} (overflow)"
+            elif bad[local]:
+                failure[b] = f"non-finite gradient at iteration {it}{retried}"
             elif not reached[b]:
                 failure[b] = f"eps_r = {errors[b]:.3g} after {it} iterations"
+                if errors[b] > 100:
+                    failure[b] += " (the fitted solution grows without bound)"
         if bar is not None:
             bar.update(1)
             bar.set_postfix(active=int(active.sum()))
@@ -919,6 +970,7 @@ def fit_sode(
         eps_r=errors,
         eps_r_check=check,
         mse_iterations=mse_iters,
+        blowups=blowups,
         nfe=[(it_b + 1) * nfe_per_solve for it_b in iterations],
         failure=failure,
         params=params,
