@@ -179,13 +179,13 @@ def plot_by_family(df: pd.DataFrame, n: int = 2, *, ax=None, what="seconds"):
         pos = x + (k - (len(families) - 1) / 2) * width
         ax.bar(pos, values, width, label=family.replace("_", "-"), color=f"C{k}")
         missing = [p for p, v in zip(pos, values, strict=True) if not v == v]
-        ax.plot(
-            missing, [0] * len(missing), "x", color=f"C{k}", ms=7, mew=2, clip_on=False
-        )
+        ax.plot(missing, [0] * len(missing), "x", color=f"C{k}", ms=7, mew=2)
     ax.set_xticks(x, targets)
     ax.set_ylabel("seconds" if what == "seconds" else what)
     ax.set_title(f"time to eps_r < 0.01, n = {n} (x: never reached)")
-    ax.legend(frameon=False)
+    top = ax.get_ylim()[1]
+    ax.set_ylim(-0.05 * top, 1.25 * top)  # room for the crosses and the legend
+    ax.legend(frameon=False, loc="upper left", ncols=3)
     return ax.figure
 
 
@@ -215,12 +215,13 @@ def plot_across_n(df: pd.DataFrame, family: str, *, ax=None, what="seconds"):
             color=f"C{k + 3}",
             ms=7,
             mew=2,
-            clip_on=False,
         )
     ax.set_xticks(x, targets)
     ax.set_ylabel("seconds" if what == "seconds" else what)
     ax.set_title(f"{family.replace('_', '-')}: time to eps_r < 0.01 (x: never reached)")
-    ax.legend(frameon=False)
+    top = ax.get_ylim()[1]
+    ax.set_ylim(-0.05 * top, 1.25 * top)  # room for the crosses and the legend
+    ax.legend(frameon=False, loc="upper left", ncols=3)
     return ax.figure
 
 
