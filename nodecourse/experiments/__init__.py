@@ -1,6 +1,9 @@
 """Long runs of the course, run from the command line with a progress bar.
 
 Each module is an entry point, ``python -m nodecourse.experiments.NAME``, that writes
-its results under ``nodecourse/experiments/results/``; the chapters load those files
-instead of training for minutes, and a test re-runs a slice and compares.
+its results (JSON or CSV, and figures) under ``nodecourse/experiments/results/``;
+the chapters load those files instead of training for minutes, and a test re-runs a
+slice and compares::
+
+    python -m nodecourse.experiments.sode_sweep --help
 """

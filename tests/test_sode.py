@@ -1,0 +1,341 @@
+"""Systems of ODEs as approximators: fields, batched solves, domains, the fit loop."""
+
+import math
+
+import pytest
+import torch
+
+import nodecourse as nc
+from nodecourse import sode
+
+F64 = torch.float64
+
+
+def random_field(family, batch, n, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=0.5):
+        return scale * (2 * torch.rand(*shape, generator=gen, dtype=F64) - 1)
+
+    if family == "lotka_volterra":
+        return sode.LotkaVolterra(r(batch, n), r(batch, n, n))
+    if family == "riccati":
+        return sode.Riccati(r(batch, n), r(batch, n, n), r(batch, n, n, n, scale=0.2))
+    return sode.SSystem(
+        r(batch, n).abs() + 0.1, r(batch, n).abs() + 0.1, r(batch, n, n), r(batch, n, n)
+    )
+
+
+# ---------------------------------------------------------------------------
+# Parameter counts
+
+
+@pytest.mark.parametrize(
+    ("family", "counts"),
+    [
+        ("lotka_volterra", {2: 6, 5: 30, 10: 110}),
+        ("riccati", {2: 14, 5: 155, 10: 1110}),
+        ("s_system", {2: 12, 5: 60, 10: 220}),
+    ],
+)
+def test_parameter_counts_match_the_formulas_and_init_params(family, counts):
+    for n, count in counts.items():
+        assert sode.n_params(family, n) == count
+        assert sode.n_params(family, n, with_z0=True) == count + n
+        params = sode.init_params(family, n, [0, 1])
+        total = sum(v[0].numel() for v in params.values())
+        assert total == count + n
+
+
+def test_unknown_family_and_target_are_refused():
+    with pytest.raises(ValueError, match="family must be one of"):
+        sode.n_params("hopfield", 2)
+    with pytest.raises(ValueError, match="target must be one of"):
+        sode.target("cos(x)", sode.sample_grid())
+
+
+# ---------------------------------------------------------------------------
+# The fields against their written formulas
+
+
+def test_fields_match_the_formulas_term_by_term():
+    batch, n = 3, 4
+    z = 0.5 + torch.rand(batch, n, dtype=F64)
+    lv = random_field("lotka_volterra", batch, n)
+    ric = random_field("riccati", batch, n)
+    ss = random_field("s_system", batch, n)
+    for b in range(batch):
+        for i in range(n):
+            lv_i = lv.lam[b, i] * z[b, i] + z[b, i] * sum(
+                lv.A[b, i, j] * z[b, j] for j in range(n)
+            )
+            ric_i = (
+                ric.a[b, i]
+                + sum(ric.b[b, i, j] * z[b, j] for j in range(n))
+                + sum(
+                    ric.c[b, i, j, k] * z[b, j] * z[b, k]
+                    for j in range(n)
+                    for k in range(n)
+                )
+            )
+            ss_i = ss.alpha[b, i] * math.prod(
+                z[b, j] ** ss.g[b, i, j] for j in range(n)
+            ) - ss.beta[b, i] * math.prod(z[b, j] ** ss.h[b, i, j] for j in range(n))
+            assert torch.allclose(lv(0.0, z)[b, i], lv_i, rtol=1e-13)
+            assert torch.allclose(ric(0.0, z)[b, i], ric_i, rtol=1e-13)
+            assert torch.allclose(ss(0.0, z)[b, i], ss_i, rtol=1e-13)
+    # The log-space S-system is the same system: dw/dt = (dz/dt) / z.
+    assert torch.allclose(ss.log_field(0.0, z.log()), ss(0.0, z) / z, rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------
+# Exact solutions
+
+
+def test_single_species_lotka_volterra_is_the_logistic_equation():
+    # dz/dt = r z (1 - z / K): lam = r, A = -r / K.
+    r, K, z0 = torch.tensor([1.5, 0.7], dtype=F64), 2.0, 0.1
+    field = sode.LotkaVolterra(r[:, None], (-r / K)[:, None, None])
+    ts = torch.linspace(0, 3, 31, dtype=F64)
+    sol = sode.solve_batch(field, torch.full((2, 1), z0, dtype=F64), ts, substeps=10)
+    growth = torch.exp(r[None, :] * ts[:, None])  # (T, B)
+    exact = K * z0 * growth / (K + z0 * (growth - 1))
+    assert bool(sol.ok.all())
+    assert nc.eps_r(sol.ys[..., 0], exact) < 1e-8
+
+
+def test_scalar_riccati_with_a_known_solution():
+    # dz/dt = 1 + z^2, z(0) = 0: z = tan t on [0, 1.2].
+    field = sode.Riccati(
+        torch.ones(1, 1, dtype=F64),
+        torch.zeros(1, 1, 1, dtype=F64),
+        torch.ones(1, 1, 1, 1, dtype=F64),
+    )
+    ts = torch.linspace(0, 1.2, 13, dtype=F64)
+    sol = sode.solve_batch(field, torch.zeros(1, 1, dtype=F64), ts, substeps=20)
+    assert nc.eps_r(sol.ys[:, 0, 0], torch.tan(ts)) < 1e-7
+
+
+def test_rk4_grid_converges_at_fourth_order():
+    field = sode.Riccati(
+        torch.ones(1, 1, dtype=F64),
+        torch.zeros(1, 1, 1, dtype=F64),
+        torch.ones(1, 1, 1, 1, dtype=F64),
+    )
+    ts = torch.tensor([0.0, 0.5], dtype=F64)
+    steps = [16, 32, 64, 128]
+    errors = []
+    for m in steps:
+        y = sode.solve_batch(field, torch.zeros(1, 1, dtype=F64), ts, substeps=m).ys
+        errors.append(abs(y[-1, 0, 0].item() - math.tan(0.5)))
+    order = nc.convergence_order([1 / m for m in steps], errors)
+    assert 3.7 < order < 4.3, order
+
+
+def test_quadratic_blow_up_fails_one_member_and_spares_the_other():
+    # Member 0: z' = z^2 from 1 blows up at t = 1; member 1: z' = -z is harmless.
+    field = sode.Riccati(
+        torch.zeros(2, 1, dtype=F64),
+        torch.tensor([[[0.0]], [[-1.0]]], dtype=F64),
+        torch.tensor([[[[1.0]]], [[[0.0]]]], dtype=F64),
+    )
+    ts = torch.linspace(0, 2, 21, dtype=F64)
+    sol = sode.solve_batch(field, torch.ones(2, 1, dtype=F64), ts, substeps=50)
+    assert sol.ok.tolist() == [False, True]
+    assert "blow-up" in sol.reasons[0] and sol.reasons[1] == ""
+    assert torch.allclose(sol.ys[:, 1, 0], torch.exp(-ts), rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# Issue cases 9 and 10: domains and the Lotka-Volterra invariant
+
+
+def test_lotka_volterra_invariant_is_conserved():
+    alpha, beta, gamma, delta = 1.5, 1.0, 3.0, 1.0
+    lam, A = sode.predator_prey(alpha, beta, gamma, delta)
+    field = sode.LotkaVolterra(lam, A)
+    ts = torch.linspace(0, 10, 1001, dtype=F64)  # h = 0.01, one step per interval
+    sol = sode.solve_batch(field, torch.ones(1, 2, dtype=F64), ts)
+    invariant = sode.predator_prey_invariant(sol.ys[:, 0], alpha, beta, gamma, delta)
+    drift = ((invariant - invariant[0]).abs() / invariant[0].abs()).max().item()
+    assert drift < 1e-6
+    # The same with the course's teaching RK4 (dt = 0.01).
+    ys = nc.rk4(field, torch.ones(1, 2, dtype=F64), ts[[0, -1]], dt=0.01).ys
+    v = sode.predator_prey_invariant(ys[:, 0], alpha, beta, gamma, delta)
+    assert abs((v[1] - v[0]) / v[0]).item() < 1e-6
+
+
+def test_negative_initial_population_is_refused():
+    lam, A = sode.predator_prey(1.5, 1.0, 3.0, 1.0)
+    field = sode.LotkaVolterra(lam, A)
+    ts = torch.linspace(0, 1, 11, dtype=F64)
+    with pytest.raises(ValueError, match=r"component 0 .*= -0.5 is negative"):
+        sode.solve_batch(field, torch.tensor([[-0.5, 1.0]], dtype=F64), ts)
+
+
+def test_s_system_refuses_a_negative_state_under_a_real_power():
+    # z = [-0.1, 1.0] with exponents 0.5 and 0.75.
+    field = sode.SSystem(
+        torch.ones(1, 2),
+        torch.ones(1, 2),
+        torch.tensor([[0.5, 0.75], [0.5, 0.75]]),
+        torch.zeros(1, 2, 2),
+    )
+    with pytest.raises(
+        ValueError, match=r"component 0 \(z\[0, 0\]\) = -0.1 at t = 0.3"
+    ):
+        field(0.3, torch.tensor([[-0.1, 1.0]]))
+
+
+def test_s_system_refuses_zero_under_a_negative_power():
+    field = sode.SSystem(
+        torch.ones(1, 2),
+        torch.ones(1, 2),
+        torch.tensor([[-0.5, 0.0], [0.0, 1.0]]),
+        torch.zeros(1, 2, 2),
+    )
+    with pytest.raises(ValueError, match=r"component 0 .* = 0.0 .*z\^-0.5"):
+        field(0.0, torch.tensor([[0.0, 1.0]]))
+
+
+def test_euler_overshoot_below_zero_names_the_time():
+    # dz/dt = -z^0.5 from 0.01; Euler with h = 0.5 lands on -0.04 at t = 0.5.
+    field = sode.SSystem(
+        torch.zeros(1, 1),
+        torch.ones(1, 1),
+        torch.zeros(1, 1, 1),
+        torch.full((1, 1, 1), 0.5),
+    )
+    field64 = sode.SSystem(
+        field.alpha.double(), field.beta.double(), field.g.double(), field.h.double()
+    )
+    ts = torch.tensor([0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match=r"= -0.04 at t = 0.5 is not positive"):
+        nc.euler(field, torch.tensor([[0.01]]), ts, dt=0.5)
+    # The exact solution, (0.1 - t / 2)^2, reaches zero at t = 0.2 and leaves the
+    # domain: in log space (w = log z -> -inf) that is a blow-up, reported as such.
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        nc.rk4(field.log_field, torch.tensor([[0.01]]).log(), ts, dt=0.01)
+    w = nc.rk4(
+        field64.log_field,
+        torch.tensor([[0.01]], dtype=F64).log(),
+        torch.tensor([0.0, 0.1], dtype=F64),
+        dt=0.001,
+    ).ys
+    assert w[-1].exp().item() == pytest.approx(0.05**2, rel=1e-6)
+
+
+def test_s_system_refuses_negative_rate_constants():
+    with pytest.raises(ValueError, match=r"alpha\[0, 1\] = -1.0"):
+        sode.SSystem(
+            torch.tensor([[1.0, -1.0]]),
+            torch.ones(1, 2),
+            torch.zeros(1, 2, 2),
+            torch.zeros(1, 2, 2),
+        )
+
+
+# ---------------------------------------------------------------------------
+# Batching
+
+
+@pytest.mark.parametrize("family", sode.FAMILIES)
+def test_a_batched_solve_equals_one_at_a_time_solves(family):
+    batch, n = 4, 3
+    field = random_field(family, batch, n, seed=1)
+    z0 = 0.5 + 0.5 * torch.rand(batch, n, dtype=F64)
+    ts = torch.linspace(0, 1, 11, dtype=F64)
+    together = sode.solve_batch(field, z0, ts, substeps=2).ys
+    for b in range(batch):
+        if family == "lotka_volterra":
+            single = sode.LotkaVolterra(field.lam[b], field.A[b])
+        elif family == "riccati":
+            single = sode.Riccati(field.a[b], field.b[b], field.c[b])
+        else:
+            single = sode.SSystem(field.alpha[b], field.beta[b], field.g[b], field.h[b])
+        alone = sode.solve_batch(single, z0[b : b + 1], ts, substeps=2).ys
+        assert torch.allclose(together[:, b], alone[:, 0], rtol=1e-12, atol=1e-14)
+
+
+def test_the_flow_construction_gives_z_at_time_one():
+    # z(x): the first component of a Lotka-Volterra solution on [0, 3].
+    lam, A = sode.predator_prey(1.5, 1.0, 3.0, 1.0)
+    xs = torch.linspace(0, 3, 31, dtype=F64)
+    zx = sode.solve_batch(
+        sode.LotkaVolterra(lam, A), torch.ones(1, 2, dtype=F64), xs, substeps=10
+    ).ys[:, 0, 0]
+    # dy/dt = -x + z(x), y(0) = x for every x at once; its time-one value is z(x).
+    ys = nc.rk4(
+        lambda t, y: -xs + zx,
+        xs.clone(),
+        torch.tensor([0.0, 0.5, 1.0], dtype=F64),
+        dt=0.1,
+    ).ys
+    assert torch.allclose(ys[-1], zx, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(ys[1], sode.flow(xs, zx, 0.5), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# The approximator
+
+
+def targets(names, xs):
+    return torch.stack([sode.target(name, xs) for name in names])
+
+
+def test_zero_target_is_a_clear_error_not_nan():
+    xs = sode.sample_grid(dtype=F64)
+    g = torch.stack([sode.target("x", xs), torch.zeros_like(xs)])
+    with pytest.raises(ValueError, match="row 1 is zero everywhere"):
+        sode.fit_sode("riccati", 2, g, xs, seeds=[0, 0], max_iters=5)
+    with pytest.raises(ValueError, match="zero everywhere"):
+        nc.eps_r(torch.ones(3), torch.zeros(3))
+
+
+def test_fit_stops_each_member_at_the_tolerance_and_freezes_it():
+    xs = sode.sample_grid(dtype=F64)
+    names = ["constant", "3/(x+1)"]
+    fit = sode.fit_sode(
+        "s_system", 2, targets(names, xs), xs, seeds=[0, 0], max_iters=60
+    )
+    g = targets(names, xs)
+    # The constant is reached within a few iterations, the other is not yet.
+    assert fit.reached == [True, False]
+    assert fit.iterations[0] < 60 and fit.iterations[1] == 60
+    # The recorded error is that of the returned (frozen) parameters.
+    for b in range(2):
+        assert fit.eps_r[b] == pytest.approx(nc.eps_r(fit.pred[b], g[b]), rel=1e-9)
+    assert fit.eps_r[0] < 0.01 <= fit.eps_r[1]
+    assert fit.nfe[0] == (fit.iterations[0] + 1) * 4 * 60
+    assert fit.failure[0] == "" and "after 60 iterations" in fit.failure[1]
+    assert abs(fit.eps_r_check[0] - fit.eps_r[0]) < 1e-3
+
+
+def test_batched_fit_equals_one_at_a_time_fits():
+    xs = sode.sample_grid(dtype=F64)
+    names = ["x", "exp(x/2)", "constant"]
+    g = targets(names, xs)
+    together = sode.fit_sode("lotka_volterra", 2, g, xs, seeds=[3, 4, 5], max_iters=25)
+    for b, seed in enumerate([3, 4, 5]):
+        alone = sode.fit_sode(
+            "lotka_volterra", 2, g[b : b + 1], xs, seeds=[seed], max_iters=25
+        )
+        assert alone.iterations[0] == together.iterations[b]
+        assert alone.eps_r[0] == pytest.approx(together.eps_r[b], rel=1e-9)
+
+
+def test_lotka_volterra_fit_never_changes_sign():
+    xs = sode.sample_grid(dtype=F64)
+    fit = sode.fit_sode(
+        "lotka_volterra", 2, targets(["sin(3x)"], xs), xs, seeds=[0], max_iters=30
+    )
+    assert bool((fit.pred > 0).all())
+    # Hence eps_r can never fall below that of the best non-negative function.
+    g = targets(["sin(3x)"], xs)
+    assert fit.eps_r[0] >= nc.eps_r(g.clamp(min=0), g)
+
+
+def test_mse_criterion_is_the_original_rule():
+    g = torch.tensor([[1.0, 2.0, 4.0]])
+    assert sode.mse_criterion(g + 0.19, g).tolist() == [True]  # 0.0361 < 0.04
+    assert sode.mse_criterion(g + 0.21, g).tolist() == [False]  # 0.0441 > 0.04
