@@ -494,6 +494,20 @@ def test_every_cross_reference_has_a_target():
     assert not missing, "references without a target:\n" + "\n".join(missing)
 
 
+def test_bibliography_parses():
+    # The book build reads it with pybtex (sphinxcontrib-bibtex); an unclosed entry
+    # stops the whole build, so catch it here with the same parser.
+    from pybtex.database import parse_file
+
+    for name in CONFIG.get("bibtex_bibfiles", []):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        entries = parse_file(ROOT / name).entries
+        assert len(entries) == len(BIB_KEY.findall(text)), (
+            f"{name}: pybtex read {len(entries)} entries but the file starts "
+            f"{len(BIB_KEY.findall(text))}; look for an entry whose braces do not close"
+        )
+
+
 def test_every_citation_is_in_the_bibliography():
     keys = set()
     for name in CONFIG.get("bibtex_bibfiles", []):
