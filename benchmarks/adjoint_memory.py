@@ -36,8 +36,8 @@ target is missed. The default problem (B = 256, n = 16, H = 128, float32) makes 
 graph dominate: about 0.6 MB per RK4 step for backpropagation. The default run takes
 about four minutes on two CPU cores, most of it in the profiler.
 
-Set ``OMP_NUM_THREADS`` (e.g. to 1) to make CPU timings reproducible. On this torch
-build the profiler writes two lines per run to stderr; redirect stderr to hide them.
+Set ``OMP_NUM_THREADS`` (e.g. to 1) to make CPU timings reproducible. Both memory
+measurements come from ``nodecourse.memory``, as in chapter 4.
 """
 
 from __future__ import annotations
@@ -47,15 +47,14 @@ import gc
 import statistics
 import sys
 import time
-import weakref
 
 import torch
-from torch.autograd.graph import saved_tensors_hooks
-from torch.profiler import ProfilerActivity, profile
 from torchdiffeq import odeint, odeint_adjoint
 
 import nodecourse as nc
 from nodecourse.adjoint import adjoint_odeint
+from nodecourse.memory import SavedTensorMemory, peak_memory
+from nodecourse.memory import peak_memory_method as memory_method
 
 METHODS = ("backprop", "adjoint", "torchdiffeq adjoint")
 
@@ -89,75 +88,9 @@ def parse_args(argv=None):
     return args
 
 
-class SavedTensorMemory:
-    """Bytes saved for backward inside the context, still alive when read."""
-
-    def __init__(self, exclude=()):
-        self.exclude = {p.untyped_storage().data_ptr() for p in exclude}
-        self.saved = []
-
-    def _pack(self, tensor):
-        packed = tensor.detach()  # same storage; no reference cycle through the graph
-        self.saved.append(weakref.ref(packed))
-        return packed
-
-    def __enter__(self):
-        self.hooks = saved_tensors_hooks(self._pack, lambda packed: packed)
-        self.hooks.__enter__()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.hooks.__exit__(*exc_info)
-
-    @property
-    def nbytes(self) -> int:
-        storages = {}
-        for ref in self.saved:
-            tensor = ref()
-            if tensor is not None:
-                storage = tensor.untyped_storage()
-                storages[storage.data_ptr()] = storage.nbytes()
-        return sum(n for ptr, n in storages.items() if ptr not in self.exclude)
-
-
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def memory_method(device: torch.device) -> str:
-    if device.type == "cuda":
-        return "CUDA allocator peak (torch.cuda.max_memory_allocated)"
-    if device.type == "cpu":
-        return "CPU: torch.profiler allocation events, maximum of their running sum"
-    return f"none on {device.type} (graph memory only)"
-
-
-def peak_memory(fn, device: torch.device) -> int | None:
-    """Peak bytes allocated while ``fn()`` runs, above the memory allocated before."""
-    gc.collect()
-    if device.type == "cuda":
-        sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        fn()
-        sync(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    if device.type != "cpu":
-        return None
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    # The raw event list; prof.events() holds the same records but is far slower to
-    # build for the million events of a long solve.
-    events = [
-        e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
-    ]
-    events.sort(key=lambda e: e.start_ns())
-    running = peak = 0
-    for event in events:
-        running += event.nbytes()
-        peak = max(peak, running)
-    return peak
 
 
 class Problem:

@@ -11,15 +11,16 @@ The notebooks of the course import what they need from here::
 Modules: ``device`` (device, seeds, dtype policy), ``solvers`` (Euler and RK4 for
 teaching), ``models`` (one-hidden-layer net, residual net, vector fields, Neural
 ODE, augmented Neural ODE), ``adjoint`` (the adjoint method from scratch),
-``training`` (the fit loop), ``metrics`` (``eps_r``, the relative error;
-``trajectory_mse``, a loss on trajectories), ``sode`` (Lotka-Volterra, Riccati and
+``training`` (the fit loop), ``memory`` (graph and peak memory of a backward
+pass), ``metrics`` (``eps_r``, the relative error; ``trajectory_mse``, a loss on
+trajectories), ``sode`` (Lotka-Volterra, Riccati and
 S-systems as function approximators), ``data`` (data sets), ``forecast`` (a Neural
 ODE on a growing window, forecasting baselines, RMSE), ``ude`` (universal
 differential equations: SIR with a learned quarantine term), ``plotting`` (pure
 plotting functions); ``experiments`` holds the long runs (``python -m``).
 """
 
-from nodecourse import adjoint, data, forecast, plotting, sode, ude
+from nodecourse import adjoint, data, forecast, memory, plotting, sode, ude
 from nodecourse.adjoint import adjoint_odeint
 from nodecourse.device import as_device, get_device, resolve_dtype, seed_everything
 from nodecourse.metrics import eps_r, trajectory_mse
@@ -71,6 +72,7 @@ __all__ = [
     "fit",
     "forecast",
     "get_device",
+    "memory",
     "odeint_fixed",
     "plotting",
     "reset_nfe",
