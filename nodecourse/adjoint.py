@@ -51,7 +51,12 @@ from torch import Tensor, nn
 from torchdiffeq import odeint
 
 from nodecourse._checks import check_y0, solver_for, solver_settings
-from nodecourse.solvers import check_field_output, check_ts, explained_underflow
+from nodecourse.solvers import (
+    check_field_output,
+    check_initial_state,
+    check_ts,
+    explained_underflow,
+)
 
 __all__ = ["adjoint_odeint"]
 
@@ -230,5 +235,6 @@ def adjoint_odeint(
             )
     params = tuple(p for p in params if p.requires_grad)
     solver = solver_for(solver_settings(method, rtol, atol, options), y0)
+    check_initial_state(f, y0)
     _check_params_cover_field(f, ts[0], y0, params)
     return _AdjointODE.apply(f, solver, y0, ts, *params)

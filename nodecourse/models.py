@@ -14,7 +14,12 @@ from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
 from nodecourse._checks import check_y0, positive_int, solver_for, solver_settings
-from nodecourse.solvers import check_field_output, check_ts, explained_underflow
+from nodecourse.solvers import (
+    check_field_output,
+    check_initial_state,
+    check_ts,
+    explained_underflow,
+)
 
 __all__ = [
     "AugmentedNODE",
@@ -301,6 +306,7 @@ class NeuralODE(nn.Module):
         check_y0(y0)
         check_ts(ts)
         ts = ts.to(dtype=y0.dtype, device=y0.device)
+        check_initial_state(self.field, y0)
         if self._checked_shape != tuple(y0.shape):
             self._check_field(ts, y0)
         solve = odeint_adjoint if self.adjoint else odeint

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from nodecourse._checks import check_y0, fmt, positive_float, positive_int
 from nodecourse.metrics import eps_r
-from nodecourse.solvers import check_ts
+from nodecourse.solvers import check_initial_state, check_ts
 
 __all__ = [
     "FAMILIES",
@@ -511,7 +511,9 @@ def _first_bad(ys: Tensor, ts: Tensor, what: str) -> tuple[Tensor, list[str]]:
     return ok, reasons
 
 
-def solve_batch(f, z0: Tensor, ts: Tensor, *, substeps: int = 1) -> BatchSolution:
+def solve_batch(
+    f, z0: Tensor, ts: Tensor, *, substeps: int | None = None
+) -> BatchSolution:
     """Solve a batch of independent systems with fixed-step RK4.
 
     Args:
@@ -519,18 +521,23 @@ def solve_batch(f, z0: Tensor, ts: Tensor, *, substeps: int = 1) -> BatchSolutio
             ``SSystem``, its ``log_field``, ...).
         z0: initial states ``(B, n)``.
         ts: output times ``(T,)``, strictly monotone.
-        substeps: RK4 steps per output interval.
+        substeps: RK4 steps per output interval; required (a single step per
+            interval is rarely accurate, so there is no default).
 
     A member whose state becomes non-finite is marked failed (``ok[b]`` False,
     with a reason) rather than stopping the batch: the members are independent,
-    so NaN in one row never reaches another. A ``LotkaVolterra`` field checks
-    its initial populations first.
+    so NaN in one row never reaches another. A field's ``check_initial`` (a
+    ``LotkaVolterra`` field refuses negative populations) runs first.
     """
     check_y0(z0, "z0")
     check_ts(ts)
+    if substeps is None:
+        raise TypeError(
+            "solve_batch needs the number of RK4 steps per output interval, e.g. "
+            "substeps=10; one step per interval is accurate only on a fine grid"
+        )
     substeps = positive_int("substeps", substeps, " (RK4 steps per output interval)")
-    if isinstance(f, LotkaVolterra):
-        f.check_initial(z0)
+    check_initial_state(f, z0)
     ts = ts.to(z0)
     ys, nfe = _rk4_grid(f, z0, ts, substeps)
     ok, reasons = _first_bad(ys, ts, "solve")

@@ -30,6 +30,7 @@ from nodecourse._checks import check_y0, fmt, positive_float, positive_int
 __all__ = [
     "Solution",
     "check_field_output",
+    "check_initial_state",
     "check_ts",
     "convergence_order",
     "euler",
@@ -217,6 +218,19 @@ def check_field_output(out, y0: Tensor) -> None:
         )
 
 
+def check_initial_state(f, y0: Tensor) -> None:
+    """Let a field with a domain refuse an initial state outside it.
+
+    A field may define ``check_initial(y0)``, raising a ``ValueError`` for a state
+    it is not defined on (negative populations in a Lotka-Volterra model, for
+    instance). Every solver of the package calls it before the first step, so the
+    same input gets the same error whichever solver it reaches.
+    """
+    check = getattr(f, "check_initial", None)
+    if callable(check):
+        check(y0)
+
+
 def _shape_checked(f: VectorField, y0: Tensor) -> VectorField:
     """``f``, with its first output checked against the state's shape."""
     checked = False
@@ -293,6 +307,7 @@ def odeint_fixed(
             "use a larger step, or raise max_steps if you mean it"
         )
     step, evals_per_step = _METHODS[method]
+    check_initial_state(f, y0)
     f = _shape_checked(f, y0)
 
     ys = [y0]

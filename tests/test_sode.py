@@ -1,6 +1,7 @@
 """Systems of ODEs as approximators: fields, batched solves, domains, the fit loop."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -155,7 +156,7 @@ def test_lotka_volterra_invariant_is_conserved():
     lam, A = sode.predator_prey(alpha, beta, gamma, delta)
     field = sode.LotkaVolterra(lam, A)
     ts = torch.linspace(0, 10, 1001, dtype=F64)  # h = 0.01, one step per interval
-    sol = sode.solve_batch(field, torch.ones(1, 2, dtype=F64), ts)
+    sol = sode.solve_batch(field, torch.ones(1, 2, dtype=F64), ts, substeps=1)
     invariant = sode.predator_prey_invariant(sol.ys[:, 0], alpha, beta, gamma, delta)
     drift = ((invariant - invariant[0]).abs() / invariant[0].abs()).max().item()
     assert drift < 1e-6
@@ -165,12 +166,36 @@ def test_lotka_volterra_invariant_is_conserved():
     assert abs((v[1] - v[0]) / v[0]).item() < 1e-6
 
 
-def test_negative_initial_population_is_refused():
+@pytest.mark.parametrize(
+    "solve",
+    [
+        lambda f, z0, ts: sode.solve_batch(f, z0, ts, substeps=1),
+        lambda f, z0, ts: nc.rk4(f, z0, ts, dt=0.1),
+        lambda f, z0, ts: nc.euler(f, z0, ts, dt=0.1),
+        lambda f, z0, ts: nc.adjoint_odeint(f, z0, ts, params=[]),
+    ],
+    ids=["solve_batch", "rk4", "euler", "adjoint"],
+)
+def test_negative_initial_population_is_refused_by_every_solver(solve):
     lam, A = sode.predator_prey(1.5, 1.0, 3.0, 1.0)
-    field = sode.LotkaVolterra(lam, A)
+    calls = []
+
+    class Counted(sode.LotkaVolterra):
+        def __call__(self, t, z):
+            calls.append(t)
+            return super().__call__(t, z)
+
     ts = torch.linspace(0, 1, 11, dtype=F64)
     with pytest.raises(ValueError, match=r"component 0 .*= -0.5 is negative"):
-        sode.solve_batch(field, torch.tensor([[-0.5, 1.0]], dtype=F64), ts)
+        solve(Counted(lam, A), torch.tensor([[-0.5, 1.0]], dtype=F64), ts)
+    assert calls == [], "the field was evaluated before the initial state was checked"
+
+
+def test_solve_batch_asks_for_its_step():
+    field = sode.LotkaVolterra(*sode.predator_prey(1.5, 1.0, 3.0, 1.0))
+    ts = torch.linspace(0, 1, 11, dtype=F64)
+    with pytest.raises(TypeError, match=r"substeps=10"):
+        sode.solve_batch(field, torch.ones(1, 2, dtype=F64), ts)
 
 
 def test_s_system_refuses_a_negative_state_under_a_real_power():
@@ -322,6 +347,60 @@ def test_batched_fit_equals_one_at_a_time_fits():
         )
         assert alone.iterations[0] == together.iterations[b]
         assert alone.eps_r[0] == pytest.approx(together.eps_r[b], rel=1e-9)
+
+
+def _blowing_up_member(monkeypatch, member, scale):
+    """Make ``init_params`` start ``member`` with a Riccati term ``scale z^2``."""
+    real = sode.init_params
+
+    def init_params(family, n, seeds, **kwargs):
+        params = real(family, n, seeds, **kwargs)
+        params["c"][member] = scale  # dz/dt ~ scale z^2: blows up at x ~ 1/(scale z0)
+        params["z0"][member] = 1.0
+        return params
+
+    monkeypatch.setattr(sode, "init_params", init_params)
+
+
+def test_a_member_that_blows_up_at_the_start_fails_alone(monkeypatch):
+    xs = sode.sample_grid(dtype=F64)
+    g = targets(["x", "x"], xs)
+    _blowing_up_member(monkeypatch, member=1, scale=5.0)
+    fit = sode.fit_sode("riccati", 1, g, xs, seeds=[3, 3], max_iters=20)
+    # The member whose start blows up fails at iteration 0, with the interval.
+    assert fit.reached[1] is False and fit.iterations[1] == 0
+    assert math.isnan(fit.eps_r[1])  # no error recorded, so never an improvement
+    where = re.search(
+        r"state between x = ([\d.]+) and ([\d.]+) at iteration 0", fit.failure[1]
+    )
+    assert where, fit.failure[1]
+    # dz/dt ~ 5 z^2 from z = 1 is singular at x = 0.2: it cannot fail before that.
+    assert float(where.group(2)) >= 0.2
+    # The other member trains as if alone.
+    monkeypatch.undo()
+    alone = sode.fit_sode("riccati", 1, g[:1], xs, seeds=[3], max_iters=20)
+    assert fit.iterations[0] == alone.iterations[0] == 20
+    assert fit.eps_r[0] == pytest.approx(alone.eps_r[0], rel=1e-9)
+    assert math.isfinite(fit.eps_r[0]) and fit.failure[0].startswith("eps_r = ")
+
+
+def test_a_step_that_blows_up_is_undone_with_half_the_learning_rate():
+    xs = sode.sample_grid(dtype=F64)
+    g = targets(["exp(x/2)"], xs)
+    # A learning rate far too large: steps overshoot into finite-time blow-ups.
+    fit = sode.fit_sode("riccati", 2, g, xs, seeds=[0], lr=3.0, max_iters=40)
+    assert fit.blowups[0] > 0
+    # Every blow-up was undone: the returned parameters solve to a finite curve,
+    # or the member failed after max_retries undone steps, saying so.
+    if fit.failure[0].startswith("non-finite"):
+        assert f"after {fit.blowups[0]} blow-ups undone" in fit.failure[0]
+    else:
+        assert bool(torch.isfinite(fit.pred).all()) and math.isfinite(fit.eps_r[0])
+    strict = sode.fit_sode(
+        "riccati", 2, g, xs, seeds=[0], lr=3.0, max_iters=40, max_retries=0
+    )
+    assert strict.blowups[0] == 0 and strict.reached[0] is False
+    assert "non-finite" in strict.failure[0] and math.isnan(strict.eps_r[0])
 
 
 def test_lotka_volterra_fit_never_changes_sign():
