@@ -151,6 +151,27 @@ def test_neural_ode_names_a_non_finite_field_or_state():
         node(torch.zeros(3, 2), ts)
 
 
+def test_fit_stops_a_neural_ode_with_a_nan_weight_at_once():
+    nc.seed_everything(0)
+    node = nc.NeuralODE(nc.MLPVectorField(2), method="rk4", options={"step_size": 0.1})
+    y0, ts = torch.randn(8, 2), torch.linspace(0, 1, 5)
+    target = y0.expand(5, 8, 2)
+    with torch.no_grad():
+        node.field.net[0].weight[1, 0] = float("nan")
+    before = [p.detach().clone() for p in node.parameters()]
+    with pytest.raises(
+        nc.TrainingDiverged,
+        match=r"parameter 'counter\.field\.net\.0\.weight' is not finite before "
+        r"training \(epoch 0\)",
+    ) as err:
+        nc.fit(node, lambda: ((node(y0, ts) - target) ** 2).mean(), epochs=20)
+    assert err.value.history.epochs == 0 and node.nfe == 0
+    after = list(node.parameters())
+    assert all(
+        torch.allclose(a, b, equal_nan=True) for a, b in zip(after, before, strict=True)
+    )
+
+
 def test_neural_ode_refuses_a_fixed_step_method_without_a_step_and_bad_tolerances():
     with pytest.raises(ValueError, match="fixed-step method; say its step"):
         nc.NeuralODE(nc.MLPVectorField(2), method="euler")
