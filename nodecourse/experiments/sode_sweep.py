@@ -60,6 +60,7 @@ COLUMNS = [
     "nfe",
     "n_params",
     "failure",
+    "check_failure",
 ]
 
 
@@ -111,6 +112,7 @@ def run_family(
                 "nfe": fit.nfe[b],
                 "n_params": sode.n_params(family, n, with_z0=True),
                 "failure": fit.failure[b],
+                "check_failure": fit.check_failure[b],
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -136,7 +138,8 @@ def run_sweep(
 def load(path: Path | str = CSV) -> pd.DataFrame:
     """The committed results table."""
     table = pd.read_csv(path)
-    table["failure"] = table["failure"].fillna("")
+    for column in ("failure", "check_failure"):
+        table[column] = table[column].fillna("")
     return table
 
 
