@@ -1035,8 +1035,13 @@ def fit_sode(
         else:
             where = _where_beyond(family, ys_fine[:, b], float(bound[b]), xs)
             check_failure[b] = f"re-solved with dt/4 = {dt / 4:.3g}: {where}"
-            if failure[b]:
-                check_failure[b] += " (the parameters are those of the failure)"
+            if math.isnan(errors[b]):
+                check_failure[b] += ", as with dt: the fit stopped at a blow-up"
+            else:
+                check_failure[b] += (
+                    f", although with dt = {dt:.3g} it stayed inside: the fixed step "
+                    "hides a blow-up or a stiff transient of the fitted ODE"
+                )
     return BatchFit(
         reached=reached,
         iterations=iterations,

@@ -1,9 +1,12 @@
 """The committed results of the sweep: complete, consistent, and reproducible."""
 
 import json
+import math
 
 import pytest
+import torch
 
+import nodecourse as nc
 from nodecourse import sode
 from nodecourse.experiments import sode_sweep
 
@@ -33,6 +36,24 @@ def test_the_table_is_internally_consistent():
             assert row.failure != ""
             assert not row.eps_r < tol
         assert row.nfe > 0 and row.seconds >= 0
+        # eps_r_check is NaN exactly when its re-solve says why.
+        assert (row.check_failure != "") == math.isnan(row.eps_r_check), row
+        # No diverged state is recorded as an error: blow-ups are failures.
+        assert math.isnan(row.eps_r) or row.eps_r < 1e3, row
+
+
+def test_the_stored_parameters_reproduce_the_recorded_errors():
+    xs = sode.sample_grid(META["settings"]["n_points"], dtype=torch.float64)
+    rows = TABLE[TABLE["n"].isin(sode_sweep.PARAM_NS)]
+    assert len(rows) == len(sode.FAMILIES) * len(sode.TARGETS) * len(META["seeds"])
+    for row in rows.itertuples():
+        params = sode_sweep.load_params(row.family, row.n, row.target, row.seed)
+        pred = sode.predict(row.family, params, xs, dt=META["settings"]["dt"])[0]
+        if math.isnan(row.eps_r):
+            continue  # a failed fit: its parameters are those of the failure
+        error = nc.eps_r(pred, sode.target(row.target, xs))
+        # The sweep solved this fit padded to n = 10: equal up to round-off.
+        assert error == pytest.approx(row.eps_r, rel=1e-6), row
 
 
 # A slice re-run from scratch: fits that reach the tolerance in a few hundred
