@@ -247,7 +247,7 @@ def plot_by_family(df: pd.DataFrame, n: int = 2, *, ax=None, what="seconds"):
         ax.plot(missing, [0] * len(missing), "x", color=f"C{k}", ms=7, mew=2)
     ax.set_xticks(x, targets)
     ax.set_ylabel("seconds" if what == "seconds" else what)
-    ax.set_title(f"time to eps_r < 0.01, n = {n} (x: never reached)")
+    ax.set_title(f"time to eps_r < 0.01, n = {n} (x: none confirmed with h/4)")
     top = ax.get_ylim()[1]
     ax.set_ylim(-0.05 * top, 1.25 * top)  # room for the crosses and the legend
     ax.legend(frameon=False, loc="upper left", ncols=3)
@@ -286,7 +286,9 @@ def plot_across_n(df: pd.DataFrame, family: str, *, ax=None, what="seconds"):
         )
     ax.set_xticks(x, targets)
     ax.set_ylabel("seconds" if what == "seconds" else what)
-    ax.set_title(f"{family.replace('_', '-')}: time to eps_r < 0.01 (x: never reached)")
+    ax.set_title(
+        f"{family.replace('_', '-')}: time to eps_r < 0.01 (x: none confirmed with h/4)"
+    )
     top = ax.get_ylim()[1]
     ax.set_ylim(-0.05 * top, 1.25 * top)  # room for the crosses and the legend
     ax.legend(frameon=False, loc="upper left", ncols=3)
