@@ -46,6 +46,7 @@ __all__ = [
     "BatchFit",
     "LotkaVolterra",
     "Riccati",
+    "STATE_BOUND",
     "SSystem",
     "fit_sode",
     "flow",
@@ -672,6 +673,12 @@ def predict(family: str, params: dict, xs: Tensor, *, n=None, dt=None) -> Tensor
         n: the members' sizes when they are padded (``None``: none are).
         dt: the RK4 step (default: the sample spacing).
     """
+    ys, out = _solve_params(family, params, xs, n=n, dt=dt)
+    return out(ys).T
+
+
+def _solve_params(family: str, params: dict, xs: Tensor, *, n=None, dt=None):
+    """States ``(N, B, n)`` at ``xs`` of every member, and the map state -> z_1."""
     family = _family(family)
     batch = next(iter(params.values())).shape[0]
     dtype = next(iter(params.values())).dtype
@@ -679,7 +686,46 @@ def predict(family: str, params: dict, xs: Tensor, *, n=None, dt=None) -> Tensor
     stride, substeps = _grid_plan(xs, dt or (xs[1] - xs[0]).item())
     f, y0, out = _field_and_state(family, params, mask)
     ys, _ = _solve_samples(f, y0, xs.to(y0), stride, substeps)
-    return out(ys).T
+    return ys, out
+
+
+# A solved state larger than STATE_BOUND * max(1, max|g|) counts as a blow-up.
+STATE_BOUND = 1e6
+
+
+def _state_bound(g: Tensor) -> Tensor:
+    """``(B,)``: the largest admissible ``|z|`` per member, 1e6 max(1, max|g_b|)."""
+    return STATE_BOUND * g.abs().amax(dim=1).clamp(min=1.0)
+
+
+def _beyond(family: str, ys: Tensor, bound: Tensor) -> Tensor:
+    """``(N, B)``: the solved state at a sample exceeds the member's bound.
+
+    The state is measured in the family's own variables: ``z`` for Lotka-Volterra
+    and Riccati, ``z = exp(w)`` for the S-system solved in log space (compared as
+    ``w > log bound``, which cannot overflow). Non-finite entries count as beyond.
+    """
+    if family == "s_system":
+        size = ys.detach().amax(dim=-1)
+        limit = torch.log(bound).to(ys)
+    else:
+        size = ys.detach().abs().amax(dim=-1)
+        limit = bound.to(ys)
+    return ~(size <= limit[None, :])  # NaN compares False, so it is beyond
+
+
+def _where_beyond(family, ys_b: Tensor, bound: float, xs: Tensor) -> str:
+    """Why one member's states ``(N, n)`` are rejected, and between which samples."""
+    bad = _beyond(family, ys_b[:, None], torch.tensor([bound]))[:, 0]
+    k = int(bad.nonzero()[0])
+    between = (
+        f"at x = {xs[0].item():.3g}"
+        if k == 0
+        else f"between x = {xs[k - 1].item():.3g} and {xs[k].item():.3g}"
+    )
+    if bool(torch.isfinite(ys_b[k]).all()):
+        return f"state exceeded the bound |z| <= {bound:.3g} {between}"
+    return f"non-finite state {between}"
 
 
 def mse_criterion(pred: Tensor, g: Tensor) -> Tensor:
@@ -704,12 +750,15 @@ class BatchFit:
         wall_s: wall time since the batch started when the member stopped.
         eps_r: final relative error on the sample grid (NaN if failed).
         eps_r_check: the same parameters re-solved with 4 times as many RK4 steps,
-            to show that the fit is the ODE's and not an artefact of the step.
+            to show that the fit is the ODE's and not an artefact of the step; NaN
+            when that re-solve leaves the state bound or becomes non-finite, and
+            ``check_failure`` then says where.
         mse_iterations: first iteration meeting the original ``MSE < 0.01 max g``
             (-1 if never).
         blowups: steps undone (and learning rate halved) after a blow-up.
         nfe: field evaluations in the forward solves of this member.
         failure: empty, or why the member failed.
+        check_failure: empty, or why ``eps_r_check`` is NaN.
         params: final parameters (dict of ``(B, ...)`` tensors); ``pred``: ``z_1(xs)``.
     """
 
@@ -723,6 +772,7 @@ class BatchFit:
     blowups: list[int]
     nfe: list[int]
     failure: list[str]
+    check_failure: list[str]
     params: dict = field(repr=False)
     pred: Tensor = field(repr=False)
 
@@ -773,11 +823,21 @@ def fit_sode(
             whole fraction of one. Default: the sample spacing.
         progress: show a tqdm bar of iterations.
 
-    Blow-ups. When a member's solve or gradient becomes non-finite (a quadratic
-    system blowing up in finite time, an overflow), its last step is undone and
-    its learning rate halved (counted in ``blowups``); at iteration 0, or after
-    ``max_retries`` such retries, it is marked failed with the reason, and the
-    others go on.
+    Blow-ups. A member's solve counts as a blow-up when its state at some sample
+    leaves the bound ``|z| <= STATE_BOUND * max(1, max_k |g[b, k]|)`` (1e6 times
+    the target's scale; for the S-system ``z = exp(w)``) or becomes non-finite, or
+    when its gradient is non-finite. The bound is far above anything a fit needs:
+    ``z_1`` must stay near ``g``, and a hidden component a million times larger
+    than the target could only enter ``z_1`` through a coefficient below 1e-6.
+    And a state that large is no longer resolved by the fixed step: a quadratic
+    field ``c z^2`` at ``|z| = 1e6`` (``c`` ~ 0.01) blows up within ``1 / (c z)``
+    ~ 1e-4, a thousandth of the RK4 step ``dt`` = 0.1. Without the bound, a
+    diverging step is seen only when it overflows, several steps later, and
+    undoing one step then lands on parameters that have already diverged. After
+    a blow-up the member's last step is undone and its learning rate halved
+    (counted in ``blowups``); at iteration 0, or after ``max_retries`` such
+    retries, it is marked failed with the reason (which bound was left, where,
+    and at which iteration), its ``eps_r`` is NaN, and the others go on.
 
     Warning: a fixed step can make a stiff or unstable member look fine, or fail,
     where the exact ODE would not; ``eps_r_check`` re-solves every member with a
@@ -816,6 +876,7 @@ def fit_sode(
     dt = (xs[1] - xs[0]).item() if dt is None else dt
     stride, substeps = _grid_plan(xs, dt)
     dtype, device = g.dtype, g.device
+    bound = _state_bound(g)  # (B,)
 
     params = init_params(family, ns, seeds, dtype=dtype, device=device)
     mask = padding_mask(ns, batch, dtype=dtype, device=device)
@@ -857,8 +918,8 @@ def fit_sode(
         target_rows = g[idx]
         mse = ((pred - target_rows) ** 2).mean(dim=1)
 
-        # The stopping test, eps_r per member.
-        finite = torch.isfinite(pred).all(dim=1)
+        # The stopping test, eps_r per member, for states inside their bound.
+        finite = ~_beyond(family, ys, bound[idx]).any(dim=0)
         err = torch.full((idx.numel(),), math.inf, dtype=torch.float64)
         if bool(finite.any()):
             err[finite] = eps_r(pred[finite], target_rows[finite], dim=1)
@@ -893,8 +954,9 @@ def fit_sode(
                     for k, v in grads.items()
                 }
 
-        # A blow-up (non-finite state or gradient) after a step: undo that step and
-        # halve the member's learning rate; at the start, or too often, it fails.
+        # A blow-up (a state beyond its bound or non-finite, or a non-finite
+        # gradient) after a step: undo that step and halve the member's learning
+        # rate; at the start, or too often, it fails.
         can_retry = torch.tensor(
             [it > 0 and blowups[b] < max_retries for b in idx.tolist()],
             dtype=torch.bool,
@@ -942,12 +1004,10 @@ def fit_sode(
             reached[b] = bool(err[local] < tol)
             retried = f" after {blowups[b]} blow-ups undone" if blowups[b] else ""
             if not finite[local]:
-                rows_bad = ~torch.isfinite(ys[:, local]).all(dim=-1)
-                k = int(rows_bad.nonzero()[0])
+                where = _where_beyond(family, ys[:, local], float(bound[b]), xs)
                 failure[b] = (
-                    f"non-finite state between x = {xs[k - 1].item():.3g} and "
-                    f"{xs[k].item():.3g} at iteration {it}{retried} (finite-time "
-                    "blow-up or overflow of the fitted system)"
+                    f"{where} at iteration {it}{retried} (finite-time blow-up or "
+                    "divergence of the fitted system)"
                 )
             elif bad[local]:
                 failure[b] = f"non-finite gradient at iteration {it}{retried}"
@@ -964,11 +1024,24 @@ def fit_sode(
     # Final predictions, and the step check with a quarter of the step.
     with torch.no_grad():
         pred = predict(family, params, xs, n=ns, dt=dt)
-        fine = predict(family, params, xs, n=ns, dt=dt / 4)
+        ys_fine, out = _solve_params(family, params, xs, n=ns, dt=dt / 4)
+    fine = out(ys_fine).T
+    inside = ~_beyond(family, ys_fine, bound).any(dim=0)
     check = [math.nan] * batch
+    check_failure = [""] * batch
     for b in range(batch):
-        if bool(torch.isfinite(fine[b]).all()):
+        if inside[b]:
             check[b] = float(eps_r(fine[b], g[b]))
+        else:
+            where = _where_beyond(family, ys_fine[:, b], float(bound[b]), xs)
+            check_failure[b] = f"re-solved with dt/4 = {dt / 4:.3g}: {where}"
+            if math.isnan(errors[b]):
+                check_failure[b] += ", as with dt: the fit stopped at a blow-up"
+            else:
+                check_failure[b] += (
+                    f", although with dt = {dt:.3g} it stayed inside: the fixed step "
+                    "hides a blow-up or a stiff transient of the fitted ODE"
+                )
     return BatchFit(
         reached=reached,
         iterations=iterations,
@@ -980,6 +1053,7 @@ def fit_sode(
         blowups=blowups,
         nfe=[(it_b + 1) * nfe_per_solve for it_b in iterations],
         failure=failure,
+        check_failure=check_failure,
         params=params,
         pred=pred,
     )

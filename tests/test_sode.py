@@ -371,11 +371,15 @@ def test_a_member_that_blows_up_at_the_start_fails_alone(monkeypatch):
     assert fit.reached[1] is False and fit.iterations[1] == 0
     assert math.isnan(fit.eps_r[1])  # no error recorded, so never an improvement
     where = re.search(
-        r"state between x = ([\d.]+) and ([\d.]+) at iteration 0", fit.failure[1]
+        r"state exceeded the bound \|z\| <= 3e\+06 between x = ([\d.]+) and "
+        r"([\d.]+) at iteration 0",
+        fit.failure[1],
     )
     assert where, fit.failure[1]
     # dz/dt ~ 5 z^2 from z = 1 is singular at x = 0.2: it cannot fail before that.
     assert float(where.group(2)) >= 0.2
+    assert fit.check_failure[1].endswith("as with dt: the fit stopped at a blow-up")
+    assert math.isnan(fit.eps_r_check[1]) and fit.check_failure[0] == ""
     # The other member trains as if alone.
     monkeypatch.undo()
     alone = sode.fit_sode("riccati", 1, g[:1], xs, seeds=[3], max_iters=20)
@@ -392,7 +396,7 @@ def test_a_step_that_blows_up_is_undone_with_half_the_learning_rate():
     assert fit.blowups[0] > 0
     # Every blow-up was undone: the returned parameters solve to a finite curve,
     # or the member failed after max_retries undone steps, saying so.
-    if fit.failure[0].startswith("non-finite"):
+    if fit.failure[0].startswith(("non-finite", "state exceeded")):
         assert f"after {fit.blowups[0]} blow-ups undone" in fit.failure[0]
     else:
         assert bool(torch.isfinite(fit.pred).all()) and math.isfinite(fit.eps_r[0])
@@ -400,7 +404,37 @@ def test_a_step_that_blows_up_is_undone_with_half_the_learning_rate():
         "riccati", 2, g, xs, seeds=[0], lr=3.0, max_iters=40, max_retries=0
     )
     assert strict.blowups[0] == 0 and strict.reached[0] is False
-    assert "non-finite" in strict.failure[0] and math.isnan(strict.eps_r[0])
+    assert strict.failure[0].startswith(("non-finite", "state exceeded"))
+    assert math.isnan(strict.eps_r[0])
+
+
+def test_a_diverging_step_is_undone_before_it_overflows():
+    # Lotka-Volterra, n = 2, on x^2 from seed 1 with the sweep's settings: around
+    # iteration 20 a step sends the largest state from 29 to 7.9e13, then 1e70 and
+    # beyond. Judged only by finiteness, the step was undone after the overflow, to
+    # parameters already diverged; all retries were spent there and the fit
+    # stopped at iteration 77 with eps_r ~ 1e151. The state bound (1e6 max|g| =
+    # 9e6 here) catches the first diverging step.
+    from nodecourse.experiments.sode_sweep import SETTINGS
+
+    xs = sode.sample_grid(SETTINGS["n_points"], dtype=F64)
+    fit = sode.fit_sode(
+        "lotka_volterra",
+        2,
+        targets(["x^2"], xs),
+        xs,
+        seeds=[1],
+        tol=SETTINGS["tol"],
+        lr=SETTINGS["lr"],
+        lr_end=SETTINGS["lr_end"],
+        max_iters=100,
+        clip=SETTINGS["clip"],
+        dt=SETTINGS["dt"],
+    )
+    assert 0 < fit.blowups[0] < 20 and fit.iterations[0] == 100
+    assert fit.eps_r[0] < 1 and fit.eps_r_check[0] < 1
+    assert fit.failure[0] == f"eps_r = {fit.eps_r[0]:.3g} after 100 iterations"
+    assert bool((fit.pred.abs() < sode.STATE_BOUND * 9).all())
 
 
 def test_lotka_volterra_fit_never_changes_sign():
