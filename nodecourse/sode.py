@@ -39,6 +39,7 @@ from torch import Tensor
 from nodecourse._checks import check_y0, fmt, positive_float, positive_int
 from nodecourse.metrics import eps_r
 from nodecourse.solvers import check_initial_state, check_ts
+from nodecourse.training import _progress_wanted
 
 __all__ = [
     "FAMILIES",
@@ -791,7 +792,7 @@ def fit_sode(
     max_retries: int = 20,
     clip: float | None = 1.0,
     dt: float | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     desc: str | None = None,
 ) -> BatchFit:
     """Fit ``z_1(xs) ~ g`` for a batch of independent systems of one family.
@@ -821,7 +822,10 @@ def fit_sode(
         dt: the RK4 step: a whole number of sample intervals (the samples in
             between come from cubic Hermite interpolation, O(dt^4) like RK4) or a
             whole fraction of one. Default: the sample spacing.
-        progress: show a tqdm bar of iterations.
+        progress: show a tqdm bar of iterations. ``None`` (default) decides as
+            ``nodecourse.fit`` does: a bar in a terminal or a notebook, none when
+            ``NODECOURSE_PROGRESS=0`` (the book build and the tests).
+        desc: the bar's label (default: the family).
 
     Blow-ups. A member's solve counts as a blow-up when its state at some sample
     leaves the bound ``|z| <= STATE_BOUND * max(1, max_k |g[b, k]|)`` (1e6 times
@@ -899,7 +903,7 @@ def fit_sode(
     nfe_per_solve = 0
 
     bar = None
-    if progress:
+    if _progress_wanted(progress):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=max_iters, desc=desc or f"{family}", leave=False)

@@ -336,6 +336,19 @@ def test_fit_stops_each_member_at_the_tolerance_and_freezes_it():
     assert abs(fit.eps_r_check[0] - fit.eps_r[0]) < 1e-3
 
 
+def test_fit_shows_its_progress_bar_as_nodecourse_fit_does(monkeypatch, capsys):
+    xs = sode.sample_grid(dtype=F64)
+    g = targets(["constant"], xs)
+    monkeypatch.setenv("NODECOURSE_PROGRESS", "1")
+    sode.fit_sode("riccati", 2, g, xs, seeds=[0], max_iters=3)
+    assert "riccati" in capsys.readouterr().err
+    monkeypatch.setenv("NODECOURSE_PROGRESS", "0")
+    sode.fit_sode("riccati", 2, g, xs, seeds=[0], max_iters=3)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress must be True, False or None"):
+        sode.fit_sode("riccati", 2, g, xs, seeds=[0], max_iters=3, progress="yes")
+
+
 def test_batched_fit_equals_one_at_a_time_fits():
     xs = sode.sample_grid(dtype=F64)
     names = ["x", "exp(x/2)", "constant"]

@@ -80,7 +80,7 @@ def run_family(
     seeds=(0,),
     *,
     settings: dict | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     params_out: dict | None = None,
 ) -> pd.DataFrame:
     """Fit every (n, target, seed) of one family in one batch; one row per fit.
@@ -165,7 +165,7 @@ def run_sweep(
     seeds=(0,),
     *,
     settings: dict | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     params_out: dict | None = None,
 ) -> pd.DataFrame:
     """``run_family`` for each family, concatenated."""
