@@ -14,14 +14,21 @@ def test_first_round_reproduces_the_committed_results():
     again = weather.run(rounds=1, curriculum_only=True, progress=False)
     assert again["windows"] == committed["windows"][:1]
     assert again["dates"] == committed["dates"]
-    # float64 on the CPU: the same code gives the same numbers up to the rounding of
-    # the file (10 decimals for losses, 6 for trajectories in mm, deg C and m/s).
+    # float64 on the CPU. On one machine the same code gives the same numbers to the
+    # file's rounding. Another processor's math library may add in another order,
+    # and 150 Adam steps carry those last-bit differences along: with generic,
+    # unvectorised kernels (ATEN_CPU_CAPABILITY=default) the largest relative
+    # differences measured were 2.3e-6 in the loss and 2.0e-5 in the trajectories
+    # (this round's extrapolation reaches 8.5e6 by the last month). Real changes are
+    # far larger: a learning rate 1% higher moves the loss by 4% and the trajectories
+    # by 300%; one step fewer moves the trajectories by 200%.
     np.testing.assert_allclose(
-        again["curriculum"]["loss"][0], committed["curriculum"]["loss"][0], atol=1e-9
+        again["curriculum"]["loss"][0], committed["curriculum"]["loss"][0], rtol=1e-5
     )
     np.testing.assert_allclose(
         again["curriculum"]["trajectories"][0],
         committed["curriculum"]["trajectories"][0],
+        rtol=1e-4,
         atol=1e-5,
     )
 
