@@ -36,9 +36,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from nodecourse._checks import check_y0, fmt, positive_float, positive_int
+from nodecourse._checks import (
+    check_y0,
+    fmt,
+    positive_float,
+    positive_int,
+    solver_settings,
+)
 from nodecourse.metrics import eps_r
-from nodecourse.solvers import check_initial_state, check_ts
+from nodecourse.solvers import check_initial_state, check_ts, explained_underflow
 from nodecourse.training import _progress_wanted
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
     "n_params",
     "padding_mask",
     "predict",
+    "predict_adaptive",
     "predator_prey",
     "predator_prey_invariant",
     "real_power",
@@ -676,6 +683,61 @@ def predict(family: str, params: dict, xs: Tensor, *, n=None, dt=None) -> Tensor
     """
     ys, out = _solve_params(family, params, xs, n=n, dt=dt)
     return out(ys).T
+
+
+class _LastTime:
+    """A field that counts its evaluations and remembers the last time asked."""
+
+    def __init__(self, f):
+        self.f, self.nfe, self.last_t = f, 0, None
+
+    def __call__(self, t: Tensor, y: Tensor) -> Tensor:
+        self.nfe += 1
+        self.last_t = float(t)
+        return self.f(t, y)
+
+
+def predict_adaptive(
+    family: str,
+    params: dict,
+    xs: Tensor,
+    *,
+    method: str = "dopri5",
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    all_states: bool = False,
+) -> tuple[Tensor, int]:
+    """``z_1(xs)`` solved by torchdiffeq's adaptive ``method``, and the NFE.
+
+    ``predict`` uses the fixed RK4 step of training, which steps over whatever
+    happens between its nodes; an adaptive solver shrinks its step until its error
+    estimate meets ``rtol`` and ``atol``, so it shows where a fitted system is stiff
+    or singular. The members of a batch share one step size, so the stiffest member
+    sets it for all: pass one member (``B = 1``) to see its own steps.
+
+    Returns ``(B, len(xs))`` values of ``z_1``, or with ``all_states`` every
+    component, ``(B, len(xs), n)``, in the family's own variables (``z = exp(w)``
+    for the S-system); and the number of field evaluations.
+
+    Raises:
+        nodecourse.solvers.StepSizeCollapse: (a ``FloatingPointError``) the step
+            size shrank to zero, at a state that reaches a finite-time singularity
+            or in a stiff stretch; its message and its ``t`` say where.
+    """
+    import torchdiffeq
+
+    family = _family(family)
+    settings = solver_settings(method, rtol, atol, None)
+    check_ts(xs, "xs")
+    f, y0, out = _field_and_state(family, params)
+    counted = _LastTime(f)
+    xs = xs.to(y0)
+    with torch.no_grad(), explained_underflow(method, xs, lambda: counted.last_t):
+        ys = torchdiffeq.odeint(counted, y0, xs, **settings)
+    if not all_states:
+        return out(ys).T, counted.nfe
+    zs = torch.exp(ys) if family == "s_system" else ys
+    return zs.transpose(0, 1), counted.nfe
 
 
 def _solve_params(family: str, params: dict, xs: Tensor, *, n=None, dt=None):

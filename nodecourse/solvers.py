@@ -29,6 +29,7 @@ from nodecourse._checks import check_y0, fmt, positive_float, positive_int
 
 __all__ = [
     "Solution",
+    "StepSizeCollapse",
     "check_field_output",
     "check_initial_state",
     "check_ts",
@@ -153,21 +154,35 @@ def step_counts(ts: Tensor, *, dt: float | None = None, n_steps: int | None = No
     return counts
 
 
+class StepSizeCollapse(FloatingPointError):
+    """An adaptive solve whose step size shrank to zero.
+
+    Attributes:
+        t: the time of the solver's last evaluation, where it gave up (``None`` if
+            unknown).
+    """
+
+    def __init__(self, message: str, t: float | None):
+        super().__init__(message)
+        self.t = t
+
+
 def step_size_underflow(method: str, t_reached: float | None, ts: Tensor):
     """The error an adaptive solve raises when its step size underflows.
 
     torchdiffeq signals this with a bare ``AssertionError("underflow in dt ...")``;
-    the package turns it into this ``FloatingPointError`` that says where the solve
-    stopped, the likely cause, and what to try.
+    the package turns it into a ``StepSizeCollapse`` (a ``FloatingPointError``) that
+    says where the solve stopped, the likely cause, and what to try.
     """
     where = "at an unknown time" if t_reached is None else f"near t = {t_reached:.6g}"
-    return FloatingPointError(
+    return StepSizeCollapse(
         f"{method}: the adaptive step size shrank to zero {where}, on the way from "
         f"t = {ts[0].item():.6g} to {ts[-1].item():.6g}. The solution probably blows "
         "up there (a finite-time singularity), or the problem is stiff. Try output "
         "times that end before that point; during training, a smaller learning rate "
         "(the parameters may have diverged); or, to watch the state grow step by "
-        "step, nodecourse.rk4 with an explicit dt"
+        "step, nodecourse.rk4 with an explicit dt",
+        t_reached,
     )
 
 

@@ -465,3 +465,67 @@ def test_mse_criterion_is_the_original_rule():
     g = torch.tensor([[1.0, 2.0, 4.0]])
     assert sode.mse_criterion(g + 0.19, g).tolist() == [True]  # 0.0361 < 0.04
     assert sode.mse_criterion(g + 0.21, g).tolist() == [False]  # 0.0441 > 0.04
+
+
+def _extinction(log_beta: float = 0.0) -> dict:
+    """A one-component S-system with dz/dx = -exp(log_beta) (alpha ~ 1e-26), z0 = 1."""
+    return {
+        "log_alpha": torch.full((1, 1), -60.0, dtype=F64),
+        "log_beta": torch.full((1, 1), log_beta, dtype=F64),
+        "g": torch.zeros(1, 1, 1, dtype=F64),
+        "h": torch.zeros(1, 1, 1, dtype=F64),
+        "w0": torch.zeros(1, 1, dtype=F64),
+    }
+
+
+def test_adaptive_prediction_matches_exact_solutions():
+    xs = torch.linspace(0, 0.9, 10, dtype=F64)
+    # S-system (solved in log space): z = 1 - x.
+    z, nfe = sode.predict_adaptive("s_system", _extinction(), xs)
+    assert z.shape == (1, 10) and nfe > 0
+    torch.testing.assert_close(z[0], 1 - xs, rtol=1e-5, atol=0)
+    # Riccati dz/dx = z^2, z0 = 1: z = 1 / (1 - x).
+    quadratic = {
+        "a": torch.zeros(1, 1, dtype=F64),
+        "b": torch.zeros(1, 1, 1, dtype=F64),
+        "c": torch.ones(1, 1, 1, 1, dtype=F64),
+        "z0": torch.ones(1, 1, dtype=F64),
+    }
+    z, _ = sode.predict_adaptive("riccati", quadratic, xs)
+    torch.testing.assert_close(z[0], 1 / (1 - xs), rtol=1e-5, atol=0)
+    # Every component, in the family's own variables (z, not w = log z).
+    zs, _ = sode.predict_adaptive("s_system", _extinction(), xs, all_states=True)
+    assert zs.shape == (1, 10, 1)
+    torch.testing.assert_close(zs[0, :, 0], 1 - xs, rtol=1e-5, atol=0)
+
+
+def test_adaptive_prediction_names_where_the_step_collapses():
+    # z = 1 - x / 0.99 reaches zero, the edge of the S-system's domain, at x = 0.99,
+    # between the last two samples.
+    xs = torch.linspace(0, 1, 11, dtype=F64)
+    params = _extinction(-math.log(0.99))
+    with pytest.raises(FloatingPointError, match=r"shrank to zero near t = 0\.99") as e:
+        sode.predict_adaptive("s_system", params, xs)
+    assert isinstance(e.value, nc.solvers.StepSizeCollapse)
+    assert abs(e.value.t - 0.99) < 1e-3  # a trial stage may land just beyond
+    # The fixed step of predict steps over it: finite, and wrong, without a word.
+    fixed = sode.predict("s_system", params, xs)
+    assert torch.isfinite(fixed).all() and 0 < fixed[0, -1] < 1e-3
+
+
+def test_adaptive_prediction_agrees_with_a_fine_fixed_step():
+    xs = sode.sample_grid(dtype=F64)
+    params = sode.init_params("riccati", 2, [3], dtype=F64)
+    adaptive, _ = sode.predict_adaptive("riccati", params, xs, rtol=1e-10, atol=1e-12)
+    fixed = sode.predict("riccati", params, xs, dt=0.0125)
+    torch.testing.assert_close(adaptive, fixed, rtol=1e-7, atol=1e-9)
+
+
+def test_adaptive_prediction_refuses_bad_settings():
+    xs = torch.linspace(0, 0.9, 10, dtype=F64)
+    with pytest.raises(ValueError, match="fixed-step method"):
+        sode.predict_adaptive("s_system", _extinction(), xs, method="rk4")
+    with pytest.raises(ValueError, match="rtol"):
+        sode.predict_adaptive("s_system", _extinction(), xs, rtol=-1.0)
+    with pytest.raises(ValueError, match="strictly monotone"):
+        sode.predict_adaptive("s_system", _extinction(), xs.flip(0).roll(1))
