@@ -25,7 +25,7 @@ export JUPYTER_PATH = $(abspath $(VENV))/share/jupyter
 # Silence debugpy's "frozen modules" warning at every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: install book test lint bench clean
+.PHONY: install book test lint bench lab clean
 
 # The one step that needs the network; `book` and `test` run offline after it.
 install: $(STAMP)
@@ -50,11 +50,17 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# Measure the course's speed and write benchmarks/RESULTS.md (about 10 minutes on
+# Measure the course's speed and write benchmarks/RESULTS.md (about 3 minutes on
 # 2 CPU cores; `make bench BENCH_FLAGS=--book-build` also times the whole build).
 BENCH_FLAGS ?=
 bench: $(STAMP)
 	$(PY) benchmarks/harness.py $(BENCH_FLAGS)
+
+# Open the chapters in JupyterLab, with the package's progress bars on
+# (e.g. `make lab LAB_FLAGS=--no-browser`).
+LAB_FLAGS ?=
+lab: $(STAMP)
+	env -u NODECOURSE_PROGRESS $(VENV)/bin/jupyter lab $(LAB_FLAGS) chapters
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
