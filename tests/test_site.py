@@ -116,6 +116,7 @@ class Visit:
     images: list = field(default_factory=list)  # {src, alt, width, complete, content}
     links: list = field(default_factory=list)  # absolute hrefs of every <a>
     screenshot: Path | None = None
+    blocked: list = field(default_factory=list)  # requests to other sites, refused
 
 
 COLLECT = """() => {
@@ -173,12 +174,16 @@ def visit(browser, site_url):
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         # Nothing outside the loopback server is fetched: the site must not need it.
-        page.route(
-            "**/*",
-            lambda route: (
-                route.continue_() if ours(route.request.url) else route.abort()
-            ),
-        )
+        blocked = []
+
+        def only_ours(route):
+            if ours(route.request.url):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_ours)
         errors = []
 
         def on_console(msg):
@@ -212,6 +217,7 @@ def visit(browser, site_url):
             images=data["images"],
             links=data["links"],
             screenshot=shot,
+            blocked=blocked,
         )
         context.close()
         cache[page_path] = result
@@ -269,6 +275,15 @@ def test_page_loads_without_javascript_errors(visit, page_path):
     assert result.status == 200, f"{result.url} answered HTTP {result.status}"
     assert not result.errors, f"{result.url}:\n" + "\n".join(result.errors)
     assert result.screenshot.stat().st_size > 10_000, "the screenshot is blank"
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_needs_nothing_from_other_sites(visit, page_path):
+    # A reader offline, or behind a firewall, gets exactly what this test sees.
+    result = visit(page_path)
+    assert not result.blocked, (
+        f"{result.url} requests files from other sites: {result.blocked}"
+    )
 
 
 @pytest.mark.parametrize("page_path", PAGES)
