@@ -291,7 +291,8 @@ def plot_across_n(df: pd.DataFrame, family: str, *, ax=None, what="seconds"):
     )
     top = ax.get_ylim()[1]
     ax.set_ylim(-0.05 * top, 1.25 * top)  # room for the crosses and the legend
-    ax.legend(frameon=False, loc="upper left", ncols=3)
+    if ax.get_legend_handles_labels()[0]:  # nothing to label for a family not run
+        ax.legend(frameon=False, loc="upper left", ncols=3)
     return ax.figure
 
 
