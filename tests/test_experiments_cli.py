@@ -13,11 +13,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from nodecourse.experiments import sode_sweep  # noqa: E402
+from nodecourse.experiments import epidemic, sode_sweep, weather  # noqa: E402
 
 # module, its default output (a folder for the sweep, a JSON file for the others)
 MODULES = {
     "sode_sweep": (sode_sweep, sode_sweep.RESULTS),
+    "weather": (weather, weather.RESULTS_PATH),
+    "epidemic": (epidemic, epidemic.RESULTS),
 }
 
 
@@ -109,6 +111,29 @@ def test_sweep_rejects_an_out_that_is_not_a_folder(tmp_path, capsys):
     assert file.read_text() == ""
 
 
+@pytest.mark.parametrize("name", ["weather", "epidemic"])
+def test_json_experiments_reject_an_out_that_cannot_be_written(name, tmp_path, capsys):
+    module = MODULES[name][0]
+    err = _error(module, ["--out", str(tmp_path)], capsys)
+    assert f"--out {tmp_path}: is a folder; give the path of the JSON file" in err
+    file = tmp_path / "file"
+    file.write_text("")
+    err = _error(module, ["--out", str(file / "x.json")], capsys)
+    assert f"--out {file / 'x.json'}: {file} is not a folder" in err
+
+
+@pytest.mark.parametrize("name", ["weather", "epidemic"])
+def test_json_experiments_accept_out(name, tmp_path):
+    path = tmp_path / "new" / "results.json"
+    assert MODULES[name][0].parse_args(["--out", str(path)]).out == path
+    assert not path.parent.exists()
+
+
+def test_weather_keeps_output_as_an_alias_of_out(tmp_path):
+    path = tmp_path / "w.json"
+    assert weather.parse_args(["--output", str(path)]).out == path
+
+
 def test_sweep_figures_of_a_family_not_swept_have_no_legend_and_no_warning():
     table = sode_sweep.load()
     table = table[table["family"] == "riccati"]
@@ -133,3 +158,8 @@ def test_an_out_that_cannot_be_written_is_rejected_before_the_run(
     assert f"--out {tmp_path}: the folder is not writable" in err
     err = _error(sode_sweep, ["--out", str(tmp_path / "new")], capsys)
     assert f"--out {tmp_path / 'new'}: the folder {tmp_path} is not writable" in err
+    err = _error(weather, ["--out", str(tmp_path / "w.json")], capsys)
+    assert f"--out {tmp_path / 'w.json'}: the folder {tmp_path} is not writable" in err
+    (tmp_path / "e.json").write_text("")
+    err = _error(epidemic, ["--out", str(tmp_path / "e.json")], capsys)
+    assert f"--out {tmp_path / 'e.json'}: the file is not writable" in err
