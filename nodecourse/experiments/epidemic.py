@@ -7,8 +7,9 @@ The universal differential equation (SIR with a learned quarantine strength), th
 plain SIR model and a pure Neural ODE on the log counts are each trained on the
 first ``train_days`` days of the same noisy outbreak, in float64 with fixed-step
 RK4 and Adam, on the log-scale loss. The learned parameters and the loss histories
-are written as JSON (``results/epidemic.json`` in this package by default), which
-``load`` turns back into trained models.
+are written as JSON (``results/epidemic.json`` in this package by default,
+replacing the committed results that chapter 8 and the tests read), which ``load``
+turns back into trained models.
 """
 
 from __future__ import annotations
@@ -23,10 +24,20 @@ import torch
 
 from nodecourse.data.epidemic import Outbreak, make_outbreak
 from nodecourse.device import seed_everything
+from nodecourse.experiments import _cli
 from nodecourse.training import fit
 from nodecourse.ude import SIR, Forecaster, LogCountsNODE, QuarantineSIR, log_mse
 
-__all__ = ["CONFIG", "RESULTS", "build", "fit_model", "load", "main", "run"]
+__all__ = [
+    "CONFIG",
+    "RESULTS",
+    "build",
+    "fit_model",
+    "load",
+    "main",
+    "parse_args",
+    "run",
+]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "epidemic.json"
 
@@ -153,10 +164,36 @@ def load(path: str | Path = RESULTS) -> tuple[dict, dict[str, Forecaster]]:
     return results, forecasters
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON to write")
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``main``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nodecourse.experiments.epidemic",
+        description=__doc__.splitlines()[0],
+        epilog=_cli.epilog(RESULTS, 8, "FILE"),
+        formatter_class=_cli.HelpFormatter,
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        metavar="FILE",
+        help="the JSON file to write, its folder created if missing (default: the "
+        "committed file, below)",
+    )
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The arguments of ``main``, checked: a bad ``--out`` exits with a usage
+    message before the training runs."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    _cli.check_out_file(parser, args.out, RESULTS.name)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     torch.set_num_threads(1)
     results = run(CONFIG, progress=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python -m nodecourse.experiments.weather            # writes the committed file
-    python -m nodecourse.experiments.weather --output /tmp/weather.json
+    python -m nodecourse.experiments.weather            # replaces the committed file
+    python -m nodecourse.experiments.weather --out /tmp/weather.json
 
 It trains ``SEEDS`` Neural ODEs at once (an ``EnsembleField``: one MLP per seed,
 evaluated together) on the monthly Seattle weather, twice: with the growing-window
@@ -31,8 +31,17 @@ import torch
 import nodecourse as nc
 from nodecourse import forecast
 from nodecourse.data import monthly_weather
+from nodecourse.experiments import _cli
 
-__all__ = ["CONFIG", "RESULTS_PATH", "build_model", "load_results", "main", "run"]
+__all__ = [
+    "CONFIG",
+    "RESULTS_PATH",
+    "build_model",
+    "load_results",
+    "main",
+    "parse_args",
+    "run",
+]
 
 #: Where the committed results live (shipped with the package).
 RESULTS_PATH = Path(__file__).parent / "results" / "weather.json"
@@ -179,15 +188,43 @@ def load_results(path: str | Path | None = None) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``main``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nodecourse.experiments.weather",
+        description=__doc__.splitlines()[0],
+        epilog=_cli.epilog(RESULTS_PATH, 7, "FILE"),
+        formatter_class=_cli.HelpFormatter,
+    )
+    parser.add_argument(
+        "--out",
+        "--output",
+        dest="out",
+        type=Path,
+        default=RESULTS_PATH,
+        metavar="FILE",
+        help="the JSON file to write, its folder created if missing (default: the "
+        "committed file, below)",
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments of ``main``, checked: a bad ``--out`` exits with a usage
+    message before the training runs."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    _cli.check_out_file(parser, args.out, RESULTS_PATH.name)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     torch.set_num_threads(1)  # tiny matrices: threads only add overhead
     results = run(progress=None)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results) + "\n", encoding="utf-8")
-    print(f"wrote {args.output} ({results['seconds']} s)", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({results['seconds']} s)", file=sys.stderr)
 
 
 if __name__ == "__main__":
