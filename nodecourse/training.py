@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from nodecourse._checks import positive_float, positive_int
 from nodecourse.models import count_nfe, reset_nfe
 
-__all__ = ["History", "TrainingDiverged", "fit", "PROGRESS_ENV_VAR"]
+__all__ = ["History", "TrainingDiverged", "fit", "progress", "PROGRESS_ENV_VAR"]
 
 #: Set to ``0`` to keep progress bars off in automatic mode (the book build and the
 #: tests do this), or to ``1`` to force them on.
@@ -80,6 +80,20 @@ def _progress_wanted(progress: bool | None) -> bool:
         return setting == "1"
     # Automatic: a terminal, or a Jupyter kernel with a person behind it.
     return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
+def progress(iterable, *, desc: str | None = None, show: bool | None = None):
+    """``iterable`` with a tqdm progress bar where ``fit`` would show one.
+
+    For training loops written by hand: ``for step in progress(range(n)): ...``.
+    ``show=None`` (default) decides as ``fit`` does: a bar in a terminal or a
+    notebook, none when ``NODECOURSE_PROGRESS=0`` (the book build and the tests).
+    """
+    if not _progress_wanted(show):
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False)
 
 
 def _first_nonfinite_parameter(model: nn.Module) -> str | None:

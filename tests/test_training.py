@@ -119,6 +119,18 @@ def test_progress_setting(monkeypatch):
     assert _progress_wanted(None)
 
 
+def test_progress_wraps_a_hand_written_loop(monkeypatch, capsys):
+    from nodecourse.training import progress
+
+    monkeypatch.setenv("NODECOURSE_PROGRESS", "1")
+    assert list(progress(range(3), desc="steps")) == [0, 1, 2]
+    assert "steps" in capsys.readouterr().err
+    monkeypatch.setenv("NODECOURSE_PROGRESS", "0")
+    items = range(3)
+    assert progress(items, desc="steps") is items
+    assert capsys.readouterr().err == ""
+
+
 def test_fit_refuses_lbfgs_with_a_clear_error():
     model, loss_fn = _regression()
     with pytest.raises(TypeError, match="L-BFGS needs a closure"):
