@@ -62,6 +62,11 @@ def check_y0(y0, name: str = "y0") -> None:
         raise TypeError(
             f"{name} must have a floating dtype, got {y0.dtype}; use {name}.float()"
         )
+    if y0.numel() == 0:
+        raise ValueError(
+            f"{name} is empty (shape {tuple(y0.shape)}); the initial state needs at "
+            "least one entry, e.g. a batch of at least one state"
+        )
     finite = torch.isfinite(y0)
     if not bool(finite.all()):
         index = tuple(int(i) for i in (~finite).nonzero()[0])

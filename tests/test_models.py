@@ -181,3 +181,12 @@ def test_neural_ode_names_a_dtype_that_differs_from_the_fields_parameters():
 
     ys = nc.NeuralODE(Decay())(torch.ones(1, 2, dtype=F64), torch.tensor([0.0, 1.0]))
     assert ys.dtype == F64
+
+
+def test_neural_ode_refuses_an_empty_batch_up_front():
+    node = nc.NeuralODE(nc.MLPVectorField(2, 16))
+    with pytest.raises(
+        ValueError, match=r"y0 is empty \(shape \(0, 2\)\); the initial state needs"
+    ):
+        node(torch.zeros(0, 2), torch.linspace(0, 1, 5))
+    assert node.nfe == 0 and node._checked_shape is None

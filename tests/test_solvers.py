@@ -299,6 +299,8 @@ def test_bad_initial_state_and_method():
         ValueError, match=r"y0\[0\] = nan: the initial state must be finite"
     ):
         nc.rk4(decay, torch.tensor([float("nan")]), ts, dt=0.1)
+    with pytest.raises(ValueError, match=r"y0 is empty \(shape \(0,\)\)"):
+        nc.rk4(decay, torch.ones(0), ts, dt=0.1)
     with pytest.raises(ValueError, match="method must be one of"):
         nc.odeint_fixed(decay, torch.ones(1), ts, method="rk45", dt=0.1)
 
