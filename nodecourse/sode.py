@@ -44,7 +44,13 @@ from nodecourse._checks import (
     solver_settings,
 )
 from nodecourse.metrics import eps_r
-from nodecourse.solvers import check_initial_state, check_ts, explained_underflow
+from nodecourse.solvers import (
+    MAX_STEPS,
+    _shape_checked,
+    check_initial_state,
+    check_ts,
+    explained_underflow,
+)
 from nodecourse.training import _progress_wanted
 
 __all__ = [
@@ -521,7 +527,12 @@ def _first_bad(ys: Tensor, ts: Tensor, what: str) -> tuple[Tensor, list[str]]:
 
 
 def solve_batch(
-    f, z0: Tensor, ts: Tensor, *, substeps: int | None = None
+    f,
+    z0: Tensor,
+    ts: Tensor,
+    *,
+    substeps: int | None = None,
+    max_steps: int = MAX_STEPS,
 ) -> BatchSolution:
     """Solve a batch of independent systems with fixed-step RK4.
 
@@ -532,11 +543,14 @@ def solve_batch(
         ts: output times ``(T,)``, strictly monotone.
         substeps: RK4 steps per output interval; required (a single step per
             interval is rarely accurate, so there is no default).
+        max_steps: refuse more RK4 steps than this in all, as ``nodecourse.rk4``
+            does (a step in Python costs microseconds).
 
     A member whose state becomes non-finite is marked failed (``ok[b]`` False,
     with a reason) rather than stopping the batch: the members are independent,
     so NaN in one row never reaches another. A field's ``check_initial`` (a
-    ``LotkaVolterra`` field refuses negative populations) runs first.
+    ``LotkaVolterra`` field refuses negative populations) runs first, and the
+    field's first output is checked against the shape of ``z0``.
     """
     check_y0(z0, "z0")
     check_ts(ts)
@@ -546,9 +560,17 @@ def solve_batch(
             "substeps=10; one step per interval is accurate only on a fine grid"
         )
     substeps = positive_int("substeps", substeps, " (RK4 steps per output interval)")
+    total = substeps * (ts.numel() - 1)
+    if total > positive_int("max_steps", max_steps):
+        raise ValueError(
+            f"substeps={substeps} over {ts.numel() - 1} output intervals asks for "
+            f"{total} steps from t = {fmt(ts[0])} to {fmt(ts[-1])}, more than "
+            f"max_steps={max_steps}; use fewer substeps or output times, or raise "
+            "max_steps if you mean it"
+        )
     check_initial_state(f, z0)
     ts = ts.to(z0)
-    ys, nfe = _rk4_grid(f, z0, ts, substeps)
+    ys, nfe = _rk4_grid(_shape_checked(f, z0), z0, ts, substeps)
     ok, reasons = _first_bad(ys, ts, "solve")
     return BatchSolution(ys, ok, reasons, nfe)
 

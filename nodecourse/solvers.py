@@ -46,6 +46,10 @@ __all__ = [
 
 VectorField = Callable[[Tensor, Tensor], Tensor]
 
+# The most steps a fixed-step solve takes unless told otherwise: a step in Python
+# costs microseconds, so a mistyped step could otherwise run for hours.
+MAX_STEPS = 1_000_000
+
 # How many machine epsilons of slack to allow when dividing an interval by dt.
 _STEP_COUNT_SLACK = 8
 
@@ -279,7 +283,7 @@ def odeint_fixed(
     method: str = "rk4",
     dt: float | None = None,
     n_steps: int | None = None,
-    max_steps: int = 1_000_000,
+    max_steps: int = MAX_STEPS,
 ) -> Solution:
     """Solve ``dy/dt = f(t, y)``, ``y(ts[0]) = y0`` with a fixed-step method.
 
@@ -360,7 +364,7 @@ def euler(
     *,
     dt: float | None = None,
     n_steps: int | None = None,
-    max_steps: int = 1_000_000,
+    max_steps: int = MAX_STEPS,
 ) -> Solution:
     """Explicit Euler, ``y_{k+1} = y_k + dt f(t_k, y_k)``; see ``odeint_fixed``."""
     return odeint_fixed(
@@ -375,7 +379,7 @@ def rk4(
     *,
     dt: float | None = None,
     n_steps: int | None = None,
-    max_steps: int = 1_000_000,
+    max_steps: int = MAX_STEPS,
 ) -> Solution:
     """Classical fourth-order Runge-Kutta method; see ``odeint_fixed``."""
     return odeint_fixed(

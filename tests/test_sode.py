@@ -198,6 +198,35 @@ def test_solve_batch_asks_for_its_step():
         sode.solve_batch(field, torch.ones(1, 2, dtype=F64), ts)
 
 
+def test_solve_batch_refuses_a_field_of_the_wrong_shape():
+    with pytest.raises(
+        ValueError, match=r"returned \(3, 1\) for a state of shape \(3, 2\)"
+    ):
+        sode.solve_batch(
+            lambda t, z: z[:, :1], torch.ones(3, 2), torch.linspace(0, 1, 3), substeps=2
+        )
+
+
+@pytest.mark.parametrize(
+    ("n_times", "substeps", "total"), [(3, 10**9, 2 * 10**9), (10**7, 1, 10**7 - 1)]
+)
+def test_solve_batch_refuses_more_steps_than_max_steps(n_times, substeps, total):
+    calls = []
+
+    def field(t, z):
+        calls.append(t)
+        return -z
+
+    ts = torch.linspace(0, 1, n_times)
+    with pytest.raises(
+        ValueError,
+        match=rf"substeps={substeps} over {n_times - 1} output intervals asks for "
+        rf"{total} steps from t = 0.0 to 1.0, more than max_steps=1000000",
+    ):
+        sode.solve_batch(field, torch.ones(1, 2), ts, substeps=substeps)
+    assert calls == []
+
+
 def test_s_system_refuses_a_negative_state_under_a_real_power():
     # z = [-0.1, 1.0] with exponents 0.5 and 0.75.
     field = sode.SSystem(
