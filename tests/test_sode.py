@@ -297,7 +297,10 @@ def test_s_system_refuses_negative_rate_constants():
 def test_a_batched_solve_equals_one_at_a_time_solves(family):
     batch, n = 4, 3
     field = random_field(family, batch, n, seed=1)
-    z0 = 0.5 + 0.5 * torch.rand(batch, n, dtype=F64)
+    # A fixed start: about one random start in nine takes an S-system member below
+    # zero within the step (a ValueError), so an unseeded one made the test flaky.
+    gen = torch.Generator().manual_seed(0)
+    z0 = 0.5 + 0.5 * torch.rand(batch, n, generator=gen, dtype=F64)
     ts = torch.linspace(0, 1, 11, dtype=F64)
     together = sode.solve_batch(field, z0, ts, substeps=2).ys
     for b in range(batch):
