@@ -30,9 +30,12 @@ negative populations, and the approximator keeps ``z0 = exp(u0)`` positive.
 from __future__ import annotations
 
 import math
+import numbers
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -95,6 +98,27 @@ def _family(family: str) -> str:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     return family
+
+
+def _seeds(seeds, what: str) -> list[int]:
+    """``seeds`` as a non-empty list of ints."""
+    wanted = f"seeds must be a non-empty sequence of ints{what}"
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise TypeError(
+            f"{wanted}, got {seeds!r} ({type(seeds).__name__}); for one member "
+            "pass [seed]"
+        )
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError(f"{wanted}, got an empty sequence")
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(
+            seed, numbers.Integral | np.integer
+        ):
+            raise TypeError(
+                f"{wanted}; seeds[{i}] = {seed!r} is a {type(seed).__name__}"
+            )
+    return [int(seed) for seed in seeds]
 
 
 def sample_grid(n_points: int = 61, x1: float = 3.0, dtype=torch.float32, device=None):
@@ -476,6 +500,12 @@ def _grid_plan(xs: Tensor, dt: float) -> tuple[int, int]:
     ``dt`` must be a whole number of sample intervals (``stride``, the samples in
     between are interpolated) or a whole fraction of one (``substeps``).
     """
+    if bool(xs[1] < xs[0]):
+        raise ValueError(
+            f"xs must increase: the systems start from z0 at xs[0] and step forward, "
+            f"but xs[0] = {fmt(xs[0])} > xs[1] = {fmt(xs[1])}; pass the grid in "
+            "increasing order (xs.flip(0), and the targets to match: g.flip(1))"
+        )
     spacing = (xs[1] - xs[0]).item()
     widths = xs[1:] - xs[:-1]
     if not torch.allclose(widths, widths[0], rtol=1e-5, atol=0):
@@ -599,13 +629,13 @@ def init_params(family: str, n, seeds, *, dtype=torch.float32, device=None):
         A dict of tensors with a leading batch dimension ``B = len(seeds)``.
     """
     family = _family(family)
-    seeds = list(seeds)
+    seeds = _seeds(seeds, " (one per member)")
     ns = _sizes(n, len(seeds))
     n_max = max(ns)
     rows = []
     for seed, n_b in zip(seeds, ns, strict=True):
         gen = torch.Generator().manual_seed(
-            int(seed) * 1000 + 100 * FAMILIES.index(family) + n_b
+            seed * 1000 + 100 * FAMILIES.index(family) + n_b
         )
 
         def uniform(*shape, lo=-0.05, hi=0.05, gen=gen):
@@ -939,13 +969,26 @@ def fit_sode(
             f"g must be a tensor of shape (B, N) = (B, {xs.numel()}) with one target "
             f"per row sampled at xs, got {shape}"
         )
-    seeds = list(seeds)
+    if not g.is_floating_point():
+        raise TypeError(
+            f"g must have a floating dtype, got {g.dtype}; use g.float() (or "
+            "g.double())"
+        )
+    seeds = _seeds(seeds, " (one per row of g)")
     batch = g.shape[0]
     if len(seeds) != batch:
         raise ValueError(
             f"need one seed per target row: {len(seeds)} seeds for {batch} rows"
         )
     ns = _sizes(n, batch)
+    finite = torch.isfinite(g)
+    if not bool(finite.all()):
+        row, k = (int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(
+            f"target row {row} is not finite at xs[{k}] = {fmt(xs[k])}: g[{row}, {k}] "
+            f"= {fmt(g[row, k])}; every target value must be a finite number (drop "
+            "that sample, or fill it in)"
+        )
     zero = (g == 0).all(dim=1)
     if bool(zero.any()):
         raise ValueError(

@@ -3,6 +3,7 @@
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -347,6 +348,70 @@ def test_zero_target_is_a_clear_error_not_nan():
         sode.fit_sode("riccati", 2, g, xs, seeds=[0, 0], max_iters=5)
     with pytest.raises(ValueError, match="zero everywhere"):
         nc.eps_r(torch.ones(3), torch.zeros(3))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_target_is_refused_naming_row_and_sample(bad):
+    xs = sode.sample_grid(dtype=F64)
+    g = targets(["x", "x^2"], xs)
+    g[1, 5] = bad
+    with pytest.raises(
+        ValueError,
+        match=rf"target row 1 is not finite at xs\[5\] = 0.25: g\[1, 5\] = {bad}; "
+        "every target value must be a finite number",
+    ):
+        sode.fit_sode("riccati", 2, g, xs, seeds=[0, 0], max_iters=5)
+
+
+def test_an_integer_target_is_refused():
+    xs = sode.sample_grid()
+    g = torch.arange(61)[None]
+    with pytest.raises(
+        TypeError, match=r"g must have a floating dtype, got torch.int64; use g.float"
+    ):
+        sode.fit_sode("riccati", 2, g, xs, seeds=[0], max_iters=5)
+
+
+def test_a_decreasing_sample_grid_is_refused():
+    xs = sode.sample_grid(dtype=F64)
+    g = targets(["x^2"], xs) + 1
+    message = (
+        r"xs must increase: the systems start from z0 at xs\[0\] and step forward, "
+        r"but xs\[0\] = 3.0 > xs\[1\] = 2.95; .*xs.flip\(0\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        sode.fit_sode("riccati", 2, g.flip(1), xs.flip(0), seeds=[0], max_iters=5)
+    params = sode.init_params("riccati", 2, [0], dtype=F64)
+    with pytest.raises(ValueError, match=message):
+        sode.predict("riccati", params, xs.flip(0))
+
+
+@pytest.mark.parametrize(
+    ("seeds", "error", "message"),
+    [
+        (0, TypeError, r"got 0 \(int\); for one member pass \[seed\]"),
+        ("01", TypeError, r"got '01' \(str\)"),
+        ([], ValueError, "got an empty sequence"),
+        ([0.5], TypeError, r"seeds\[0\] = 0.5 is a float"),
+        ([0, True], TypeError, r"seeds\[1\] = True is a bool"),
+    ],
+)
+def test_seeds_must_be_a_non_empty_sequence_of_ints(seeds, error, message):
+    xs = sode.sample_grid()
+    g = targets(["x^2"], xs)  # seeds are checked before their count
+    with pytest.raises(
+        error, match=r"seeds must be a non-empty sequence of ints \(one per row of g\)"
+    ) as raised:
+        sode.fit_sode("riccati", 2, g + 1, xs, seeds=seeds, max_iters=5)
+    assert raised.match(message)
+    with pytest.raises(
+        error, match=r"seeds must be a non-empty sequence of ints \(one per member\)"
+    ) as raised:
+        sode.init_params("riccati", 2, seeds)
+    assert raised.match(message)
+    # NumPy integers are ints.
+    seeds = [np.int64(0), np.int32(1)]
+    assert sode.init_params("riccati", 2, seeds)["a"].shape == (2, 2)
 
 
 def test_fit_stops_each_member_at_the_tolerance_and_freezes_it():
