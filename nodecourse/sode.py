@@ -100,6 +100,40 @@ def _family(family: str) -> str:
     return family
 
 
+# The keys of each family's parameter dict, as init_params builds it.
+_PARAM_KEYS = {
+    "lotka_volterra": ("lam", "A", "u0"),
+    "riccati": ("a", "b", "c", "z0"),
+    "s_system": ("log_alpha", "log_beta", "g", "h", "w0"),
+}
+
+
+def _check_params(family: str, params) -> None:
+    """Refuse a parameter dict that does not hold exactly the family's keys."""
+    keys = _PARAM_KEYS[family]
+    if not isinstance(params, dict):
+        raise TypeError(
+            f"params must be a dict of tensors (from init_params or BatchFit.params), "
+            f"got {type(params).__name__}"
+        )
+    missing = [k for k in keys if k not in params]
+    extra = [k for k in params if k not in keys]
+    if not missing and not extra:
+        return
+    wrong = "; ".join(
+        f"{what} {names}"
+        for what, names in (("missing", missing), ("extra", extra))
+        if names
+    )
+    other = [f for f, k in _PARAM_KEYS.items() if set(k) == set(params)]
+    if other:
+        wrong += f" (these are the parameters of family {other[0]!r})"
+    raise ValueError(
+        f"params for family {family!r} need the keys {list(keys)}: {wrong}. Pass "
+        f"init_params({family!r}, ...) or the params of a fit of that family"
+    )
+
+
 def _seeds(seeds, what: str) -> list[int]:
     """``seeds`` as a non-empty list of ints."""
     wanted = f"seeds must be a non-empty sequence of ints{what}"
@@ -779,6 +813,7 @@ def predict_adaptive(
     import torchdiffeq
 
     family = _family(family)
+    _check_params(family, params)
     settings = solver_settings(method, rtol, atol, None)
     check_ts(xs, "xs")
     f, y0, out = _field_and_state(family, params)
@@ -795,6 +830,8 @@ def predict_adaptive(
 def _solve_params(family: str, params: dict, xs: Tensor, *, n=None, dt=None):
     """States ``(N, B, n)`` at ``xs`` of every member, and the map state -> z_1."""
     family = _family(family)
+    _check_params(family, params)
+    check_ts(xs, "xs")
     batch = next(iter(params.values())).shape[0]
     dtype = next(iter(params.values())).dtype
     mask = None if n is None else padding_mask(n, batch, dtype=dtype)

@@ -626,3 +626,26 @@ def test_adaptive_prediction_refuses_bad_settings():
         sode.predict_adaptive("s_system", _extinction(), xs, rtol=-1.0)
     with pytest.raises(ValueError, match="strictly monotone"):
         sode.predict_adaptive("s_system", _extinction(), xs.flip(0).roll(1))
+
+
+def test_prediction_names_the_missing_and_extra_parameters():
+    xs = sode.sample_grid()
+    with pytest.raises(
+        ValueError,
+        match=r"params for family 'riccati' need the keys \['a', 'b', 'c', 'z0'\]: "
+        r"missing \['a', 'b', 'c', 'z0'\]\. Pass init_params\('riccati', ...\)",
+    ):
+        sode.predict("riccati", {}, xs)
+    riccati = sode.init_params("riccati", 2, [0])
+    message = (
+        r"need the keys \['lam', 'A', 'u0'\]: missing \['lam', 'A', 'u0'\]; extra "
+        r"\['a', 'b', 'c', 'z0'\] \(these are the parameters of family 'riccati'\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        sode.predict("lotka_volterra", riccati, xs)
+    with pytest.raises(ValueError, match=message):
+        sode.predict_adaptive("lotka_volterra", riccati, xs)
+    with pytest.raises(ValueError, match=r"extra \['note'\]"):
+        sode.predict("riccati", {**riccati, "note": 1}, xs)
+    with pytest.raises(ValueError, match=r"xs needs at least two times .*got \[0.0\]"):
+        sode.predict("riccati", riccati, xs[:1])
