@@ -62,6 +62,11 @@ def check_y0(y0, name: str = "y0") -> None:
         raise TypeError(
             f"{name} must have a floating dtype, got {y0.dtype}; use {name}.float()"
         )
+    if y0.numel() == 0:
+        raise ValueError(
+            f"{name} is empty (shape {tuple(y0.shape)}); the initial state needs at "
+            "least one entry, e.g. a batch of at least one state"
+        )
     finite = torch.isfinite(y0)
     if not bool(finite.all()):
         index = tuple(int(i) for i in (~finite).nonzero()[0])
@@ -69,6 +74,42 @@ def check_y0(y0, name: str = "y0") -> None:
             f"{name}{list(index)} = {fmt(y0[index])}: the initial state must be "
             "finite; check where it was computed"
         )
+
+
+_CASTS = {
+    torch.float16: "half",
+    torch.bfloat16: "bfloat16",
+    torch.float32: "float",
+    torch.float64: "double",
+}
+
+
+def _cast(name: str, dtype: torch.dtype) -> str:
+    """How to convert ``name`` to ``dtype``: ``y0.float()``, or ``y0.to(...)``."""
+    method = _CASTS.get(dtype)
+    return f"{name}.{method}()" if method else f"{name}.to({dtype})"
+
+
+def check_param_dtype(x: Tensor, params, name: str = "y0", whose="the field's") -> None:
+    """Refuse an input whose dtype is not that of the parameters it meets.
+
+    Compared with the first floating parameter only (one look per forward pass);
+    without floating parameters there is nothing to compare. torch would otherwise
+    fail deep inside ``nn.Linear`` with "mat1 and mat2 must have the same dtype".
+    """
+    param = next((p for p in params if p.is_floating_point()), None)
+    if param is None or x.dtype == param.dtype:
+        return
+    wrong = f"{name} has dtype {x.dtype} but {whose} parameters are {param.dtype}"
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{wrong}; convert it with {_cast(name, param.dtype)} (integer data, "
+            "e.g. from torch.from_numpy, must be made floating)"
+        )
+    raise TypeError(
+        f"{wrong}; convert one of them: {_cast(name, param.dtype)}, or "
+        f"{_cast('model', x.dtype)}"
+    )
 
 
 # torchdiffeq's methods that step on a fixed grid rather than adaptively.

@@ -50,7 +50,12 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint
 
-from nodecourse._checks import check_y0, solver_for, solver_settings
+from nodecourse._checks import (
+    check_param_dtype,
+    check_y0,
+    solver_for,
+    solver_settings,
+)
 from nodecourse.solvers import (
     check_field_output,
     check_initial_state,
@@ -233,6 +238,7 @@ def adjoint_odeint(
                 f"params[{i}] is a {type(p).__name__}, not a tensor; pass the tensors "
                 "the field depends on (e.g. list(f.parameters()))"
             )
+    check_param_dtype(y0, params)
     params = tuple(p for p in params if p.requires_grad)
     solver = solver_for(solver_settings(method, rtol, atol, options), y0)
     check_initial_state(f, y0)

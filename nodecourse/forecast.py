@@ -47,6 +47,11 @@ def _series(ys, name: str = "ys") -> Tensor:
             f"{name} must be a floating tensor of shape (T, n), time first, got "
             f"{what}; for a single variable use {name}.unsqueeze(-1)"
         )
+    if len(ys) == 0:
+        raise ValueError(
+            f"{name} has no observations (shape {tuple(ys.shape)}); it needs at "
+            "least one time step"
+        )
     return ys
 
 

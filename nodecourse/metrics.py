@@ -30,7 +30,8 @@ def eps_r(approx, reference, dim=None):
     device or on round-off in the subtraction.
 
     Raises:
-        ValueError: if the shapes differ, if an entry is not finite, or if a
+        ValueError: if the shapes differ, if they are empty, if an entry is not
+            finite, or if a
             reference is zero everywhere (its relative error is undefined; compare
             absolute errors instead).
     """
@@ -41,6 +42,11 @@ def eps_r(approx, reference, dim=None):
             f"approx has shape {tuple(approx.shape)} but reference has shape "
             f"{tuple(reference.shape)}; eps_r compares entry by entry and does not "
             "broadcast: reshape or transpose one of them"
+        )
+    if reference.numel() == 0:
+        raise ValueError(
+            f"approx and reference are empty (shape {tuple(reference.shape)}); eps_r "
+            "needs at least one sample to compare"
         )
     for name, value in (("approx", approx), ("reference", reference)):
         finite = torch.isfinite(value)

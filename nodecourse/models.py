@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from nodecourse._checks import check_y0, positive_int, solver_for, solver_settings
+from nodecourse._checks import (
+    check_param_dtype,
+    check_y0,
+    positive_int,
+    solver_for,
+    solver_settings,
+)
 from nodecourse.solvers import (
     check_field_output,
     check_initial_state,
@@ -81,6 +87,7 @@ class OneHiddenLayer(nn.Module):
                 f"OneHiddenLayer(n_in={n_in}) expects inputs of shape (B, {n_in}), "
                 f"got {shape}{hint}"
             )
+        check_param_dtype(x, self.parameters(), "x", "OneHiddenLayer's")
         return self.output(self.activation(self.hidden(x)))
 
 
@@ -182,6 +189,7 @@ class ResidualNet(nn.Module):
     def forward(self, h: Tensor, return_all: bool = False) -> Tensor:
         """Apply the blocks; ``return_all`` returns every ``h_k``, ``(K + 1, ...)``."""
         check_y0(h, "h")
+        check_param_dtype(h, self.parameters(), "h", "the fields'")
         hs = [h]
         shared = len(self.fields) == 1
         for k in range(self.n_blocks):
@@ -304,6 +312,7 @@ class NeuralODE(nn.Module):
 
     def forward(self, y0: Tensor, ts: Tensor) -> Tensor:
         check_y0(y0)
+        check_param_dtype(y0, self.field.parameters())
         check_ts(ts)
         ts = ts.to(dtype=y0.dtype, device=y0.device)
         check_initial_state(self.field, y0)
@@ -447,6 +456,7 @@ class AugmentedNODE(nn.Module):
     def trajectory(self, x: Tensor, ts: Tensor) -> Tensor:
         """The augmented trajectory ``h(t)`` at ``ts``, ``(T, ..., d + p)``."""
         h0 = self.augment(x)
+        check_param_dtype(x, self.field.parameters(), "x")
         check_ts(ts)
         if self.node._checked_shape != tuple(h0.shape):
             # The field was built here; say so if its width is not the state's.

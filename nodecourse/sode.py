@@ -30,9 +30,12 @@ negative populations, and the approximator keeps ``z0 = exp(u0)`` positive.
 from __future__ import annotations
 
 import math
+import numbers
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -44,7 +47,13 @@ from nodecourse._checks import (
     solver_settings,
 )
 from nodecourse.metrics import eps_r
-from nodecourse.solvers import check_initial_state, check_ts, explained_underflow
+from nodecourse.solvers import (
+    MAX_STEPS,
+    _shape_checked,
+    check_initial_state,
+    check_ts,
+    explained_underflow,
+)
 from nodecourse.training import _progress_wanted
 
 __all__ = [
@@ -89,6 +98,61 @@ def _family(family: str) -> str:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     return family
+
+
+# The keys of each family's parameter dict, as init_params builds it.
+_PARAM_KEYS = {
+    "lotka_volterra": ("lam", "A", "u0"),
+    "riccati": ("a", "b", "c", "z0"),
+    "s_system": ("log_alpha", "log_beta", "g", "h", "w0"),
+}
+
+
+def _check_params(family: str, params) -> None:
+    """Refuse a parameter dict that does not hold exactly the family's keys."""
+    keys = _PARAM_KEYS[family]
+    if not isinstance(params, dict):
+        raise TypeError(
+            f"params must be a dict of tensors (from init_params or BatchFit.params), "
+            f"got {type(params).__name__}"
+        )
+    missing = [k for k in keys if k not in params]
+    extra = [k for k in params if k not in keys]
+    if not missing and not extra:
+        return
+    wrong = "; ".join(
+        f"{what} {names}"
+        for what, names in (("missing", missing), ("extra", extra))
+        if names
+    )
+    other = [f for f, k in _PARAM_KEYS.items() if set(k) == set(params)]
+    if other:
+        wrong += f" (these are the parameters of family {other[0]!r})"
+    raise ValueError(
+        f"params for family {family!r} need the keys {list(keys)}: {wrong}. Pass "
+        f"init_params({family!r}, ...) or the params of a fit of that family"
+    )
+
+
+def _seeds(seeds, what: str) -> list[int]:
+    """``seeds`` as a non-empty list of ints."""
+    wanted = f"seeds must be a non-empty sequence of ints{what}"
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise TypeError(
+            f"{wanted}, got {seeds!r} ({type(seeds).__name__}); for one member "
+            "pass [seed]"
+        )
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError(f"{wanted}, got an empty sequence")
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(
+            seed, numbers.Integral | np.integer
+        ):
+            raise TypeError(
+                f"{wanted}; seeds[{i}] = {seed!r} is a {type(seed).__name__}"
+            )
+    return [int(seed) for seed in seeds]
 
 
 def sample_grid(n_points: int = 61, x1: float = 3.0, dtype=torch.float32, device=None):
@@ -470,6 +534,12 @@ def _grid_plan(xs: Tensor, dt: float) -> tuple[int, int]:
     ``dt`` must be a whole number of sample intervals (``stride``, the samples in
     between are interpolated) or a whole fraction of one (``substeps``).
     """
+    if bool(xs[1] < xs[0]):
+        raise ValueError(
+            f"xs must increase: the systems start from z0 at xs[0] and step forward, "
+            f"but xs[0] = {fmt(xs[0])} > xs[1] = {fmt(xs[1])}; pass the grid in "
+            "increasing order (xs.flip(0), and the targets to match: g.flip(1))"
+        )
     spacing = (xs[1] - xs[0]).item()
     widths = xs[1:] - xs[:-1]
     if not torch.allclose(widths, widths[0], rtol=1e-5, atol=0):
@@ -521,7 +591,12 @@ def _first_bad(ys: Tensor, ts: Tensor, what: str) -> tuple[Tensor, list[str]]:
 
 
 def solve_batch(
-    f, z0: Tensor, ts: Tensor, *, substeps: int | None = None
+    f,
+    z0: Tensor,
+    ts: Tensor,
+    *,
+    substeps: int | None = None,
+    max_steps: int = MAX_STEPS,
 ) -> BatchSolution:
     """Solve a batch of independent systems with fixed-step RK4.
 
@@ -532,11 +607,14 @@ def solve_batch(
         ts: output times ``(T,)``, strictly monotone.
         substeps: RK4 steps per output interval; required (a single step per
             interval is rarely accurate, so there is no default).
+        max_steps: refuse more RK4 steps than this in all, as ``nodecourse.rk4``
+            does (a step in Python costs microseconds).
 
     A member whose state becomes non-finite is marked failed (``ok[b]`` False,
     with a reason) rather than stopping the batch: the members are independent,
     so NaN in one row never reaches another. A field's ``check_initial`` (a
-    ``LotkaVolterra`` field refuses negative populations) runs first.
+    ``LotkaVolterra`` field refuses negative populations) runs first, and the
+    field's first output is checked against the shape of ``z0``.
     """
     check_y0(z0, "z0")
     check_ts(ts)
@@ -546,9 +624,17 @@ def solve_batch(
             "substeps=10; one step per interval is accurate only on a fine grid"
         )
     substeps = positive_int("substeps", substeps, " (RK4 steps per output interval)")
+    total = substeps * (ts.numel() - 1)
+    if total > positive_int("max_steps", max_steps):
+        raise ValueError(
+            f"substeps={substeps} over {ts.numel() - 1} output intervals asks for "
+            f"{total} steps from t = {fmt(ts[0])} to {fmt(ts[-1])}, more than "
+            f"max_steps={max_steps}; use fewer substeps or output times, or raise "
+            "max_steps if you mean it"
+        )
     check_initial_state(f, z0)
     ts = ts.to(z0)
-    ys, nfe = _rk4_grid(f, z0, ts, substeps)
+    ys, nfe = _rk4_grid(_shape_checked(f, z0), z0, ts, substeps)
     ok, reasons = _first_bad(ys, ts, "solve")
     return BatchSolution(ys, ok, reasons, nfe)
 
@@ -577,13 +663,13 @@ def init_params(family: str, n, seeds, *, dtype=torch.float32, device=None):
         A dict of tensors with a leading batch dimension ``B = len(seeds)``.
     """
     family = _family(family)
-    seeds = list(seeds)
+    seeds = _seeds(seeds, " (one per member)")
     ns = _sizes(n, len(seeds))
     n_max = max(ns)
     rows = []
     for seed, n_b in zip(seeds, ns, strict=True):
         gen = torch.Generator().manual_seed(
-            int(seed) * 1000 + 100 * FAMILIES.index(family) + n_b
+            seed * 1000 + 100 * FAMILIES.index(family) + n_b
         )
 
         def uniform(*shape, lo=-0.05, hi=0.05, gen=gen):
@@ -727,6 +813,7 @@ def predict_adaptive(
     import torchdiffeq
 
     family = _family(family)
+    _check_params(family, params)
     settings = solver_settings(method, rtol, atol, None)
     check_ts(xs, "xs")
     f, y0, out = _field_and_state(family, params)
@@ -743,6 +830,8 @@ def predict_adaptive(
 def _solve_params(family: str, params: dict, xs: Tensor, *, n=None, dt=None):
     """States ``(N, B, n)`` at ``xs`` of every member, and the map state -> z_1."""
     family = _family(family)
+    _check_params(family, params)
+    check_ts(xs, "xs")
     batch = next(iter(params.values())).shape[0]
     dtype = next(iter(params.values())).dtype
     mask = None if n is None else padding_mask(n, batch, dtype=dtype)
@@ -917,13 +1006,26 @@ def fit_sode(
             f"g must be a tensor of shape (B, N) = (B, {xs.numel()}) with one target "
             f"per row sampled at xs, got {shape}"
         )
-    seeds = list(seeds)
+    if not g.is_floating_point():
+        raise TypeError(
+            f"g must have a floating dtype, got {g.dtype}; use g.float() (or "
+            "g.double())"
+        )
+    seeds = _seeds(seeds, " (one per row of g)")
     batch = g.shape[0]
     if len(seeds) != batch:
         raise ValueError(
             f"need one seed per target row: {len(seeds)} seeds for {batch} rows"
         )
     ns = _sizes(n, batch)
+    finite = torch.isfinite(g)
+    if not bool(finite.all()):
+        row, k = (int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(
+            f"target row {row} is not finite at xs[{k}] = {fmt(xs[k])}: g[{row}, {k}] "
+            f"= {fmt(g[row, k])}; every target value must be a finite number (drop "
+            "that sample, or fill it in)"
+        )
     zero = (g == 0).all(dim=1)
     if bool(zero.any()):
         raise ValueError(

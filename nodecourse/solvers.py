@@ -46,6 +46,10 @@ __all__ = [
 
 VectorField = Callable[[Tensor, Tensor], Tensor]
 
+# The most steps a fixed-step solve takes unless told otherwise: a step in Python
+# costs microseconds, so a mistyped step could otherwise run for hours.
+MAX_STEPS = 1_000_000
+
 # How many machine epsilons of slack to allow when dividing an interval by dt.
 _STEP_COUNT_SLACK = 8
 
@@ -279,7 +283,7 @@ def odeint_fixed(
     method: str = "rk4",
     dt: float | None = None,
     n_steps: int | None = None,
-    max_steps: int = 1_000_000,
+    max_steps: int = MAX_STEPS,
 ) -> Solution:
     """Solve ``dy/dt = f(t, y)``, ``y(ts[0]) = y0`` with a fixed-step method.
 
@@ -360,7 +364,7 @@ def euler(
     *,
     dt: float | None = None,
     n_steps: int | None = None,
-    max_steps: int = 1_000_000,
+    max_steps: int = MAX_STEPS,
 ) -> Solution:
     """Explicit Euler, ``y_{k+1} = y_k + dt f(t_k, y_k)``; see ``odeint_fixed``."""
     return odeint_fixed(
@@ -375,7 +379,7 @@ def rk4(
     *,
     dt: float | None = None,
     n_steps: int | None = None,
-    max_steps: int = 1_000_000,
+    max_steps: int = MAX_STEPS,
 ) -> Solution:
     """Classical fourth-order Runge-Kutta method; see ``odeint_fixed``."""
     return odeint_fixed(
@@ -392,19 +396,36 @@ def convergence_order(step_sizes, errors) -> float:
     Args:
         step_sizes: the step sizes used (positive), any 1-D sequence or array.
         errors: the errors measured with them (positive), same length.
+
+    Raises:
+        TypeError: if either is not numeric.
+        ValueError: if they differ in length or have fewer than two entries, naming
+            the first entry that is not positive, or if all step sizes are equal.
     """
-    x = torch.as_tensor(step_sizes, dtype=torch.float64).flatten()
-    e = torch.as_tensor(errors, dtype=torch.float64).flatten()
+    values = {}
+    for name, given in (("step_sizes", step_sizes), ("errors", errors)):
+        try:
+            values[name] = torch.as_tensor(given, dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"{name} must be numbers (a 1-D sequence, array or tensor), got "
+                f"{given!r}"
+            ) from err
+    x, e = values["step_sizes"], values["errors"]
     if x.numel() != e.numel() or x.numel() < 2:
         raise ValueError(
             "need at least two step sizes and as many errors, got "
             f"{x.numel()} step sizes and {e.numel()} errors"
         )
-    if not bool((x > 0).all() and (e > 0).all()):
-        raise ValueError(
-            "step sizes and errors must be positive to take logarithms; drop the "
-            f"zero entries (errors: {e.tolist()})"
-        )
+    for name, value in values.items():
+        bad = (~(value > 0)).nonzero()
+        if bad.numel() > 0:
+            i = int(bad[0])
+            raise ValueError(
+                f"{name}[{i}] = {value[i].item()} is not positive; step sizes and "
+                f"errors must be positive to take logarithms: drop that entry "
+                f"({name}: {value.tolist()})"
+            )
     if bool((x == x[0]).all()):
         raise ValueError(
             f"all step sizes are equal ({x[0].item()}); the order needs at least two "

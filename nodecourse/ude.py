@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from nodecourse._checks import positive_float, positive_int
+from nodecourse._checks import fmt, positive_float, positive_int
 from nodecourse.solvers import rk4
 
 __all__ = [
@@ -412,10 +412,23 @@ def log_mse(counts: Tensor, observed: Tensor) -> Tensor:
 
     Args:
         counts, observed: positive tensors of the same shape, e.g. ``(T, 2)``.
+
+    Raises:
+        ValueError: if the shapes differ, or naming the first entry that is zero or
+            negative (its logarithm is -inf or NaN).
     """
     if counts.shape != observed.shape:
         raise ValueError(
             f"counts has shape {tuple(counts.shape)} but observed has shape "
             f"{tuple(observed.shape)}; they must match"
         )
+    for name, value in (("counts", counts), ("observed", observed)):
+        bad = (value.detach() <= 0).nonzero()
+        if bad.numel() > 0:
+            index = tuple(int(i) for i in bad[0])
+            raise ValueError(
+                f"{name}{list(index)} = {fmt(value[index])} is not positive; log_mse "
+                "compares logarithms, so every count must be > 0: drop the days with "
+                "zero counts, or compare on a linear scale"
+            )
     return ((counts.log() - observed.log()) ** 2).mean()

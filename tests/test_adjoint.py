@@ -170,6 +170,19 @@ def test_plain_function_needs_params_and_bad_input_is_rejected():
         )
 
 
+def test_a_state_of_another_dtype_than_the_parameters_is_refused():
+    ts = torch.linspace(0, 1, 5)
+    field = nc.MLPVectorField(2, 8)
+    with pytest.raises(
+        TypeError,
+        match=r"y0 has dtype torch.float64 but the field's parameters are "
+        r"torch.float32; convert one of them: y0.float\(\), or model.double\(\)",
+    ):
+        adjoint_odeint(field, torch.zeros(5, 2, dtype=F64), ts)
+    ys = adjoint_odeint(Scale(-1.0), torch.ones(1, dtype=F64), ts.double(), **TIGHT)
+    assert ys.dtype == F64
+
+
 def test_solver_settings_are_checked_like_neural_ode():
     z0, ts = torch.ones(1, dtype=F64), torch.tensor([0.0, 1.0], dtype=F64)
     with pytest.raises(ValueError, match="rtol must be a positive finite number"):

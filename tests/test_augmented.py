@@ -111,6 +111,17 @@ def test_inputs_of_the_wrong_width_are_refused():
         model([[0.0, 1.0]], TS.float())
 
 
+def test_inputs_of_another_dtype_than_the_field_are_refused():
+    model = nc.AugmentedNODE(2, 1)
+    with pytest.raises(
+        TypeError,
+        match=r"x has dtype torch.float64 but the field's parameters are "
+        r"torch.float32; convert one of them: x.float\(\), or model.double\(\)",
+    ):
+        model(torch.zeros(5, 2, dtype=F64), torch.linspace(0, 1, 5))
+    assert model.nfe == 0 and model.node._checked_shape is None
+
+
 def _train_reflection(seed, augment_dim, epochs):
     x, y = nc.data.reflection_1d(16, seed=seed, dtype=F64)
     nc.seed_everything(seed)

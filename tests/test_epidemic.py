@@ -218,6 +218,19 @@ def test_models_reject_bad_arguments():
         log_mse(torch.ones(3, 2), torch.ones(2, 3))
 
 
+@pytest.mark.parametrize(
+    ("counts", "observed", "message"),
+    [
+        ([-1.0], [1.0], r"counts\[0\] = -1.0 is not positive"),
+        ([[1.0, 2.0], [3.0, 0.0]], [[1.0, 2.0], [3.0, 4.0]], r"counts\[1, 1\] = 0.0"),
+        ([1.0, 2.0], [1.0, -0.5], r"observed\[1\] = -0.5 is not positive"),
+    ],
+)
+def test_log_mse_refuses_counts_that_are_not_positive(counts, observed, message):
+    with pytest.raises(ValueError, match=message + ".*log_mse compares logarithms"):
+        log_mse(torch.tensor(counts), torch.tensor(observed))
+
+
 # --- the committed experiment ------------------------------------------------
 
 

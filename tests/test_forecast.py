@@ -219,6 +219,10 @@ def test_persistence_and_seasonal_naive():
     assert seasonal[:, 0].tolist() == list(range(12, 24)) + [12.0, 13.0, 14.0]
     with pytest.raises(ValueError, match="full period"):
         seasonal_naive(ys[:5], 3)
+    with pytest.raises(
+        ValueError, match=r"ys_train has no observations \(shape \(0, 4\)\)"
+    ):
+        persistence(torch.ones(0, 4), 3)
 
 
 def test_rmse_known_values_and_errors():

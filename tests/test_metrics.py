@@ -41,6 +41,13 @@ def test_eps_r_refuses_a_zero_reference():
         eps_r(torch.ones(2, 3), torch.tensor([[1.0, 1, 1], [0, 0, 0]]), dim=-1)
 
 
+def test_eps_r_refuses_empty_inputs():
+    with pytest.raises(
+        ValueError, match=r"approx and reference are empty \(shape \(0,\)\)"
+    ):
+        eps_r(torch.ones(0), torch.ones(0))
+
+
 def test_eps_r_refuses_shapes_that_would_broadcast():
     with pytest.raises(ValueError, match=r"\(10, 2\).*\(2, 10\).*does not broadcast"):
         eps_r(torch.ones(10, 2), torch.ones(2, 10))

@@ -23,6 +23,21 @@ def test_one_hidden_layer_rejects_bad_arguments():
         nc.OneHiddenLayer(n_hidden=0)
 
 
+def test_one_hidden_layer_names_a_dtype_that_differs_from_its_parameters():
+    model = nc.OneHiddenLayer(1, 8, 1)
+    with pytest.raises(
+        TypeError,
+        match=r"x has dtype torch.float64 but OneHiddenLayer's parameters are "
+        r"torch.float32; convert one of them: x.float\(\), or model.double\(\)",
+    ):
+        model(torch.zeros(4, 1, dtype=F64))
+    with pytest.raises(
+        TypeError, match=r"x has dtype torch.int64 .* convert it with x.float\(\)"
+    ):
+        model(torch.zeros(4, 1, dtype=torch.int64))
+    assert model.double()(torch.zeros(4, 1, dtype=F64)).dtype == F64
+
+
 @pytest.mark.parametrize("time_dependent", [False, True])
 def test_mlp_vector_field_shapes(time_dependent, device):
     f = nc.MLPVectorField(4, hidden=8, n_layers=2, time_dependent=time_dependent)
@@ -63,6 +78,16 @@ def test_residual_net_converges_to_the_flow_at_first_order():
     errors = [(nc.ResidualNet(field, k)(h0) - flow).abs().max().item() for k in blocks]
     order = nc.convergence_order([1 / k for k in blocks], errors)
     assert order == pytest.approx(1.0, abs=0.1)
+
+
+def test_residual_net_names_a_dtype_that_differs_from_its_fields():
+    net = nc.ResidualNet(nc.MLPVectorField(2, 8), 4)
+    with pytest.raises(
+        TypeError,
+        match=r"h has dtype torch.float64 but the fields' parameters are "
+        r"torch.float32; convert one of them: h.float\(\), or model.double\(\)",
+    ):
+        net(torch.zeros(5, 2, dtype=F64))
 
 
 def test_residual_net_with_one_field_per_block():
@@ -138,3 +163,30 @@ def test_neural_ode_rejects_bad_input():
         node(torch.randn(3, 2), torch.tensor([0.0, 1.0, 1.0]))
     with pytest.raises(TypeError, match="y0 must have a floating dtype"):
         node(torch.ones(3, 2, dtype=torch.int64), torch.tensor([0.0, 1.0]))
+
+
+def test_neural_ode_names_a_dtype_that_differs_from_the_fields_parameters():
+    node = nc.NeuralODE(nc.MLPVectorField(2, 16))
+    with pytest.raises(
+        TypeError,
+        match=r"y0 has dtype torch.float64 but the field's parameters are "
+        r"torch.float32; convert one of them: y0.float\(\), or model.double\(\)",
+    ):
+        node(torch.zeros(5, 2, dtype=F64), torch.linspace(0, 1, 5))
+    assert node.nfe == 0 and node._checked_shape is None  # refused before any work
+
+    class Decay(nn.Module):  # no parameters: nothing to compare, float64 goes through
+        def forward(self, t, y):
+            return -y
+
+    ys = nc.NeuralODE(Decay())(torch.ones(1, 2, dtype=F64), torch.tensor([0.0, 1.0]))
+    assert ys.dtype == F64
+
+
+def test_neural_ode_refuses_an_empty_batch_up_front():
+    node = nc.NeuralODE(nc.MLPVectorField(2, 16))
+    with pytest.raises(
+        ValueError, match=r"y0 is empty \(shape \(0, 2\)\); the initial state needs"
+    ):
+        node(torch.zeros(0, 2), torch.linspace(0, 1, 5))
+    assert node.nfe == 0 and node._checked_shape is None

@@ -134,6 +134,25 @@ def test_convergence_order_needs_different_steps():
         nc.convergence_order([0.1, 0.1], [1.0, 2.0])
 
 
+@pytest.mark.parametrize(
+    ("step_sizes", "errors", "message"),
+    [
+        ([-0.1, 0.05], [1.0, 0.1], r"step_sizes\[0\] = -0.1 is not positive"),
+        ([0.1, 0.05], [1.0, 0.0], r"errors\[1\] = 0.0 is not positive"),
+    ],
+)
+def test_convergence_order_names_the_entry_that_is_not_positive(
+    step_sizes, errors, message
+):
+    with pytest.raises(ValueError, match=message + ".*to take logarithms"):
+        nc.convergence_order(step_sizes, errors)
+
+
+def test_convergence_order_refuses_what_is_not_numbers():
+    with pytest.raises(TypeError, match=r"step_sizes must be numbers .*\['a', 'b'\]"):
+        nc.convergence_order(["a", "b"], [1, 2])
+
+
 @pytest.mark.parametrize("method", ["euler", "rk4"])
 @pytest.mark.parametrize("dtype", [torch.float32, F64])
 def test_grid_lands_exactly_on_every_output_time(method, dtype):
@@ -299,6 +318,8 @@ def test_bad_initial_state_and_method():
         ValueError, match=r"y0\[0\] = nan: the initial state must be finite"
     ):
         nc.rk4(decay, torch.tensor([float("nan")]), ts, dt=0.1)
+    with pytest.raises(ValueError, match=r"y0 is empty \(shape \(0,\)\)"):
+        nc.rk4(decay, torch.ones(0), ts, dt=0.1)
     with pytest.raises(ValueError, match="method must be one of"):
         nc.odeint_fixed(decay, torch.ones(1), ts, method="rk45", dt=0.1)
 
