@@ -135,6 +135,14 @@ def solver_settings(method: str, rtol, atol, options: dict | None) -> dict:
     """
     if not isinstance(method, str):
         raise TypeError(f"method must be a str such as 'dopri5', got {method!r}")
+    # torchdiffeq has no public list of its methods; this is its own table.
+    from torchdiffeq._impl.odeint import SOLVERS
+
+    if method not in SOLVERS:
+        raise ValueError(
+            f"method={method!r} is not a torchdiffeq method; use one of "
+            f"{sorted(SOLVERS)}, e.g. 'dopri5' (adaptive) or 'rk4' (fixed step)"
+        )
     options = dict(options or {})
     if method in FIXED_GRID_METHODS:
         if "step_size" in options:

@@ -190,3 +190,8 @@ def test_neural_ode_refuses_an_empty_batch_up_front():
     ):
         node(torch.zeros(0, 2), torch.linspace(0, 1, 5))
     assert node.nfe == 0 and node._checked_shape is None
+
+
+def test_neural_ode_refuses_an_unknown_method_when_built():
+    with pytest.raises(ValueError, match=r"method='dopri' is not a torchdiffeq method"):
+        nc.NeuralODE(nc.MLPVectorField(2, 8), method="dopri")
