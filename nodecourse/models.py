@@ -22,6 +22,7 @@ from nodecourse._checks import (
 )
 from nodecourse.solvers import (
     check_field_output,
+    check_field_signature,
     check_initial_state,
     check_ts,
     explained_underflow,
@@ -280,6 +281,7 @@ class NeuralODE(nn.Module):
                 f"{type(field).__name__}; wrap plain functions in an nn.Module so "
                 "that their parameters are trained"
             )
+        check_field_signature(field)
         self.counter = CountNFE(field)
         self.solver = solver_settings(method, rtol, atol, options)
         self.method = method

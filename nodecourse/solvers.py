@@ -17,6 +17,7 @@ requested output time, the last one included, whatever the floating-point roundi
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ __all__ = [
     "Solution",
     "StepSizeCollapse",
     "check_field_output",
+    "check_field_signature",
     "check_initial_state",
     "check_ts",
     "convergence_order",
@@ -250,8 +252,31 @@ def check_initial_state(f, y0: Tensor) -> None:
         check(y0)
 
 
+def check_field_signature(f) -> None:
+    """Refuse a vector field that cannot be called as ``f(t, y)``.
+
+    Checked from the signature, before any evaluation; an ``nn.Module`` is checked
+    through its ``forward``. Callables without a readable signature pass.
+    """
+    target = f.forward if isinstance(f, torch.nn.Module) else f
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(0.0, None)
+    except TypeError as err:
+        name = getattr(f, "__name__", type(f).__name__)
+        raise TypeError(
+            f"the vector field is called as f(t, y), the time and then the state, "
+            f"but {name}{signature} cannot take those two arguments ({err}); "
+            "define it with both, f(t, y), even if it does not use t"
+        ) from None
+
+
 def _shape_checked(f: VectorField, y0: Tensor) -> VectorField:
     """``f``, with its first output checked against the state's shape."""
+    check_field_signature(f)
     checked = False
 
     def wrapped(t: Tensor, y: Tensor) -> Tensor:

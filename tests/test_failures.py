@@ -188,3 +188,13 @@ def test_model_inputs_of_the_wrong_shape_get_a_hint():
         nc.OneHiddenLayer()(torch.randn(5))
     with pytest.raises(TypeError, match="h must be a torch.Tensor"):
         nc.ResidualNet(nc.MLPVectorField(2), 4)([[0.0, 1.0]])
+
+
+def test_a_field_that_cannot_take_time_and_state_is_refused_before_solving():
+    ts = torch.tensor([0.0, 1.0])
+    with pytest.raises(TypeError, match=r"called as f\(t, y\).*<lambda>\(y\)"):
+        nc.rk4(lambda y: -y, torch.ones(2), ts, dt=0.1)
+    with pytest.raises(TypeError, match=r"Linear\(input: .*define it with both"):
+        nc.NeuralODE(torch.nn.Linear(2, 2))
+    # A field that ignores t is fine, and so is one taking extra optional arguments.
+    nc.rk4(lambda t, y, scale=1.0: -scale * y, torch.ones(2), ts, dt=0.1)
