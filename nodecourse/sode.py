@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from nodecourse._checks import (
+    FIXED_GRID_METHODS,
     check_y0,
     fmt,
     positive_float,
@@ -814,6 +815,12 @@ def predict_adaptive(
 
     family = _family(family)
     _check_params(family, params)
+    if isinstance(method, str) and method in FIXED_GRID_METHODS:
+        raise ValueError(
+            f"predict_adaptive solves with an adaptive method, and {method!r} takes "
+            "fixed steps; for fixed RK4 steps use sode.predict(family, params, xs, "
+            "dt=...), or pick an adaptive method such as 'dopri5'"
+        )
     settings = solver_settings(method, rtol, atol, None)
     check_ts(xs, "xs")
     f, y0, out = _field_and_state(family, params)

@@ -68,11 +68,11 @@ class TrainingDiverged(FloatingPointError):
         self.history = history
 
 
-def _progress_wanted(progress: bool | None) -> bool:
+def _progress_wanted(progress: bool | None, name: str = "progress") -> bool:
     if progress is not None:
         if not isinstance(progress, bool):
             raise TypeError(
-                f"progress must be True, False or None (automatic), got {progress!r}"
+                f"{name} must be True, False or None (automatic), got {progress!r}"
             )
         return progress
     setting = os.environ.get(PROGRESS_ENV_VAR, "").strip()
@@ -89,7 +89,7 @@ def progress(iterable, *, desc: str | None = None, show: bool | None = None):
     ``show=None`` (default) decides as ``fit`` does: a bar in a terminal or a
     notebook, none when ``NODECOURSE_PROGRESS=0`` (the book build and the tests).
     """
-    if not _progress_wanted(show):
+    if not _progress_wanted(show, "show"):
         return iterable
     from tqdm.auto import tqdm
 

@@ -163,3 +163,32 @@ def test_an_out_that_cannot_be_written_is_rejected_before_the_run(
     (tmp_path / "e.json").write_text("")
     err = _error(epidemic, ["--out", str(tmp_path / "e.json")], capsys)
     assert f"--out {tmp_path / 'e.json'}: the file is not writable" in err
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_an_empty_out_is_refused_not_read_as_the_current_folder(name, capsys):
+    module, _ = MODULES[name]
+    assert "--out is empty; give a path" in _error(module, ["--out", ""], capsys)
+
+
+@pytest.mark.parametrize("name", ["weather", "epidemic"])
+def test_a_json_out_written_like_a_folder_is_refused(name, tmp_path, capsys):
+    module, default = MODULES[name]
+    typed = f"{tmp_path / 'new'}/"
+    err = _error(module, ["--out", typed], capsys)
+    assert "ends with a slash, like a folder" in err
+    assert str(tmp_path / "new" / default.name) in err
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_progress_bars_follow_the_flags_or_the_terminal(name):
+    module, _ = MODULES[name]
+    assert module.parse_args([]).progress is None  # automatic, as in nc.fit
+    assert module.parse_args(["--progress"]).progress is True
+    assert module.parse_args(["--no-progress"]).progress is False
+
+
+def test_load_params_lists_what_is_stored():
+    stored = r"the targets \[.*'x'.*\] and the seeds \[0, 1, 2\]"
+    with pytest.raises(KeyError, match=stored):
+        sode_sweep.load_params("s_system", 2, "nope", 1)

@@ -129,6 +129,8 @@ def test_progress_wraps_a_hand_written_loop(monkeypatch, capsys):
     items = range(3)
     assert progress(items, desc="steps") is items
     assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="show must be True, False or None"):
+        progress(items, show=1)
 
 
 def test_fit_refuses_lbfgs_with_a_clear_error():

@@ -73,8 +73,31 @@ def _check_inside_a_writable_folder(parser, path: Path) -> None:
         )
 
 
-def check_out_folder(parser, path: Path) -> None:
-    """``parser.error`` unless ``path`` is, or can be created as, a writable folder."""
+def add_progress(parser) -> None:
+    """``--progress`` / ``--no-progress``; neither: bars only in a terminal."""
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show progress bars (default: only in a terminal)",
+    )
+    bar.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
+
+
+def _check_not_empty(parser, text: str) -> None:
+    if not text.strip():
+        parser.error("--out is empty; give a path, or leave --out out for the default")
+
+
+def check_out_folder(parser, path: Path, text: str | None = None) -> None:
+    """``parser.error`` unless ``path`` is, or can be created as, a writable folder
+    (``text``: the option's value as typed, to refuse an empty one)."""
+    if text is not None:
+        _check_not_empty(parser, text)
     if path.exists():
         if not path.is_dir():
             parser.error(
@@ -90,9 +113,18 @@ def check_out_folder(parser, path: Path) -> None:
         _check_inside_a_writable_folder(parser, path)
 
 
-def check_out_file(parser, path: Path, name: str) -> None:
+def check_out_file(parser, path: Path, name: str, text: str | None = None) -> None:
     """``parser.error`` unless ``path`` is, or can be created as, a writable file
-    (``name`` is the default file's name, suggested when ``path`` is a folder)."""
+    (``name`` is the default file's name, suggested when ``path`` is a folder;
+    ``text``: the option's value as typed, to refuse an empty one or a folder
+    written with a trailing slash)."""
+    if text is not None:
+        _check_not_empty(parser, text)
+        if text.endswith(("/", "\\")) and not path.is_dir():
+            parser.error(
+                f"--out {text}: ends with a slash, like a folder; give the path of "
+                f"the JSON file to write, such as {path / name}"
+            )
     if path.is_dir():
         parser.error(
             f"--out {path}: is a folder; give the path of the JSON file to write, "

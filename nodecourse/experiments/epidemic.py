@@ -174,12 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=str,
         default=RESULTS,
         metavar="FILE",
         help="the JSON file to write, its folder created if missing (default: the "
         "committed file, below)",
     )
+    _cli.add_progress(parser)
     return parser
 
 
@@ -188,14 +189,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     message before the training runs."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _cli.check_out_file(parser, args.out, RESULTS.name)
+    typed = args.out if isinstance(args.out, str) else None
+    args.out = Path(args.out)
+    _cli.check_out_file(parser, args.out, RESULTS.name, typed)
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    results = run(CONFIG, progress=True)
+    results = run(CONFIG, progress=args.progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as fh:
         json.dump(results, fh, indent=1)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -154,9 +153,12 @@ def load_params(family: str, n: int, target: str, seed: int, path=None) -> dict:
     stored = json.loads(Path(path or PARAMS_FILE).read_text())
     key = param_key(family, n, target, seed)
     if key not in stored:
+        kept = [k.split("/") for k in stored]
         raise KeyError(
             f"no stored parameters for {key}; the sweep keeps them for n in "
-            f"{PARAM_NS} only"
+            f"{PARAM_NS}, the families {sorted({k[0] for k in kept})}, the targets "
+            f"{list(sode.TARGETS)} and the seeds "
+            f"{sorted({int(k[-1]) for k in kept})}"
         )
     return {
         k: torch.tensor(v, dtype=torch.float64)[None] for k, v in stored[key].items()
@@ -364,23 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=str,
         default=RESULTS,
         metavar="FOLDER",
         help="folder for the CSV, JSON and figures, created if missing "
         "(default: the package's results folder, below)",
     )
-    bar = parser.add_mutually_exclusive_group()
-    bar.add_argument(
-        "--progress",
-        dest="progress",
-        action="store_true",
-        default=None,
-        help="show progress bars (default: only in a terminal)",
-    )
-    bar.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bars"
-    )
+    _cli.add_progress(parser)
     return parser
 
 
@@ -396,13 +388,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     _cli.check_distinct(parser, "--seeds", args.seeds, "seed")
     _cli.check_distinct(parser, "--ns", args.ns, "size")
     _cli.check_distinct(parser, "--families", args.families, "family")
-    _cli.check_out_folder(parser, args.out)
+    typed = args.out if isinstance(args.out, str) else None
+    args.out = Path(args.out)
+    _cli.check_out_folder(parser, args.out, typed)
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = args.progress  # None: bars where nc.fit shows them
 
     torch.set_num_threads(1)
     settings = {**SETTINGS, "max_iters": args.max_iters}

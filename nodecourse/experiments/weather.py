@@ -200,12 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         "--output",
         dest="out",
-        type=Path,
+        type=str,
         default=RESULTS_PATH,
         metavar="FILE",
         help="the JSON file to write, its folder created if missing (default: the "
         "committed file, below)",
     )
+    _cli.add_progress(parser)
     return parser
 
 
@@ -214,14 +215,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     message before the training runs."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _cli.check_out_file(parser, args.out, RESULTS_PATH.name)
+    typed = args.out if isinstance(args.out, str) else None
+    args.out = Path(args.out)
+    _cli.check_out_file(parser, args.out, RESULTS_PATH.name, typed)
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)  # tiny matrices: threads only add overhead
-    results = run(progress=None)
+    results = run(progress=args.progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results) + "\n", encoding="utf-8")
     print(f"wrote {args.out} ({results['seconds']} s)", file=sys.stderr)
