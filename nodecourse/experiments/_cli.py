@@ -137,3 +137,38 @@ def check_out_file(parser, path: Path, name: str, text: str | None = None) -> No
             )
     else:
         _check_inside_a_writable_folder(parser, path)
+
+
+def json_experiment_parser(
+    name: str, description: str, results: Path, chapter: int, aliases=()
+) -> argparse.ArgumentParser:
+    """The command line of an experiment that writes one JSON file, ``results`` by
+    default (``aliases``: other names of ``--out``)."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m nodecourse.experiments.{name}",
+        description=description,
+        epilog=epilog(results, chapter, "FILE"),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--out",
+        *aliases,
+        dest="out",
+        type=str,
+        default=results,
+        metavar="FILE",
+        help="the JSON file to write, its folder created if missing (default: the "
+        "committed file, below)",
+    )
+    add_progress(parser)
+    return parser
+
+
+def parse_json_experiment_args(parser, argv, results: Path) -> argparse.Namespace:
+    """``parser``'s arguments, with ``--out`` checked and made a ``Path``: a bad
+    one exits with a usage message before the experiment runs."""
+    args = parser.parse_args(argv)
+    typed = args.out if isinstance(args.out, str) else None
+    args.out = Path(args.out)
+    check_out_file(parser, args.out, results.name, typed)
+    return args

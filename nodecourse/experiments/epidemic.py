@@ -166,33 +166,12 @@ def load(path: str | Path = RESULTS) -> tuple[dict, dict[str, Forecaster]]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``main``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m nodecourse.experiments.epidemic",
-        description=__doc__.splitlines()[0],
-        epilog=_cli.epilog(RESULTS, 8, "FILE"),
-        formatter_class=_cli.HelpFormatter,
-    )
-    parser.add_argument(
-        "--out",
-        type=str,
-        default=RESULTS,
-        metavar="FILE",
-        help="the JSON file to write, its folder created if missing (default: the "
-        "committed file, below)",
-    )
-    _cli.add_progress(parser)
-    return parser
+    return _cli.json_experiment_parser("epidemic", __doc__.splitlines()[0], RESULTS, 8)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    """The arguments of ``main``, checked: a bad ``--out`` exits with a usage
-    message before the training runs."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    typed = args.out if isinstance(args.out, str) else None
-    args.out = Path(args.out)
-    _cli.check_out_file(parser, args.out, RESULTS.name, typed)
-    return args
+    """The arguments of ``main``, checked before the training runs."""
+    return _cli.parse_json_experiment_args(build_parser(), argv, RESULTS)
 
 
 def main(argv=None) -> int:

@@ -190,35 +190,14 @@ def load_results(path: str | Path | None = None) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``main``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m nodecourse.experiments.weather",
-        description=__doc__.splitlines()[0],
-        epilog=_cli.epilog(RESULTS_PATH, 7, "FILE"),
-        formatter_class=_cli.HelpFormatter,
+    return _cli.json_experiment_parser(
+        "weather", __doc__.splitlines()[0], RESULTS_PATH, 7, ("--output",)
     )
-    parser.add_argument(
-        "--out",
-        "--output",
-        dest="out",
-        type=str,
-        default=RESULTS_PATH,
-        metavar="FILE",
-        help="the JSON file to write, its folder created if missing (default: the "
-        "committed file, below)",
-    )
-    _cli.add_progress(parser)
-    return parser
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The arguments of ``main``, checked: a bad ``--out`` exits with a usage
-    message before the training runs."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    typed = args.out if isinstance(args.out, str) else None
-    args.out = Path(args.out)
-    _cli.check_out_file(parser, args.out, RESULTS_PATH.name, typed)
-    return args
+def parse_args(argv=None) -> argparse.Namespace:
+    """The arguments of ``main``, checked before the training runs."""
+    return _cli.parse_json_experiment_args(build_parser(), argv, RESULTS_PATH)
 
 
 def main(argv: list[str] | None = None) -> None:
