@@ -31,9 +31,8 @@ def eps_r(approx, reference, dim=None):
 
     Raises:
         ValueError: if the shapes differ, if they are empty, if an entry is not
-            finite, or if a
-            reference is zero everywhere (its relative error is undefined; compare
-            absolute errors instead).
+            finite, or if a reference is zero everywhere (its relative error is
+            undefined; compare absolute errors instead).
     """
     approx = _as_float64(approx, "approx")
     reference = _as_float64(reference, "reference")

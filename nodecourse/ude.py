@@ -422,13 +422,17 @@ def log_mse(counts: Tensor, observed: Tensor) -> Tensor:
             f"counts has shape {tuple(counts.shape)} but observed has shape "
             f"{tuple(observed.shape)}; they must match"
         )
+    remedies = {
+        "counts": "the model predicts it; a smaller learning rate or solver step "
+        "may keep its counts positive",
+        "observed": "drop the days with zero counts, or compare on a linear scale",
+    }
     for name, value in (("counts", counts), ("observed", observed)):
         bad = (value.detach() <= 0).nonzero()
         if bad.numel() > 0:
             index = tuple(int(i) for i in bad[0])
             raise ValueError(
                 f"{name}{list(index)} = {fmt(value[index])} is not positive; log_mse "
-                "compares logarithms, so every count must be > 0: drop the days with "
-                "zero counts, or compare on a linear scale"
+                f"compares logarithms, so every count must be > 0: {remedies[name]}"
             )
     return ((counts.log() - observed.log()) ** 2).mean()
