@@ -205,13 +205,14 @@ class ResidualNet(nn.Module):
 
 
 class CountNFE(nn.Module):
-    """Wraps a vector field and counts how often it is evaluated (``self.nfe``).
+    """Wraps a vector field (a module, or any callable ``f(t, y)``) and counts how
+    often it is evaluated (``self.nfe``).
 
     It also remembers the time of the latest evaluation (``self.last_t``), so that a
     failed solve can say where it stopped.
     """
 
-    def __init__(self, field: nn.Module):
+    def __init__(self, field: Callable[[Tensor, Tensor], Tensor]):
         super().__init__()
         self.field = field
         self.nfe = 0

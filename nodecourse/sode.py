@@ -48,8 +48,10 @@ from nodecourse._checks import (
     solver_settings,
 )
 from nodecourse.metrics import eps_r
+from nodecourse.models import CountNFE
 from nodecourse.solvers import (
     MAX_STEPS,
+    _check_step_budget,
     _shape_checked,
     check_initial_state,
     check_ts,
@@ -625,14 +627,14 @@ def solve_batch(
             "substeps=10; one step per interval is accurate only on a fine grid"
         )
     substeps = positive_int("substeps", substeps, " (RK4 steps per output interval)")
-    total = substeps * (ts.numel() - 1)
-    if total > positive_int("max_steps", max_steps):
-        raise ValueError(
-            f"substeps={substeps} over {ts.numel() - 1} output intervals asks for "
-            f"{total} steps from t = {fmt(ts[0])} to {fmt(ts[-1])}, more than "
-            f"max_steps={max_steps}; use fewer substeps or output times, or raise "
-            "max_steps if you mean it"
-        )
+    intervals = ts.numel() - 1
+    _check_step_budget(
+        substeps * intervals,
+        max_steps,
+        f"substeps={substeps} over {intervals} output intervals",
+        ts,
+        "use fewer substeps or output times",
+    )
     check_initial_state(f, z0)
     ts = ts.to(z0)
     ys, nfe = _rk4_grid(_shape_checked(f, z0), z0, ts, substeps)
@@ -772,18 +774,6 @@ def predict(family: str, params: dict, xs: Tensor, *, n=None, dt=None) -> Tensor
     return out(ys).T
 
 
-class _LastTime:
-    """A field that counts its evaluations and remembers the last time asked."""
-
-    def __init__(self, f):
-        self.f, self.nfe, self.last_t = f, 0, None
-
-    def __call__(self, t: Tensor, y: Tensor) -> Tensor:
-        self.nfe += 1
-        self.last_t = float(t)
-        return self.f(t, y)
-
-
 def predict_adaptive(
     family: str,
     params: dict,
@@ -824,7 +814,7 @@ def predict_adaptive(
     settings = solver_settings(method, rtol, atol, None)
     check_ts(xs, "xs")
     f, y0, out = _field_and_state(family, params)
-    counted = _LastTime(f)
+    counted = CountNFE(f)  # counts evaluations and keeps the last time asked
     xs = xs.to(y0)
     with torch.no_grad(), explained_underflow(method, xs, lambda: counted.last_t):
         ys = torchdiffeq.odeint(counted, y0, xs, **settings)

@@ -173,6 +173,18 @@ class StepSizeCollapse(FloatingPointError):
         self.t = t
 
 
+def _check_step_budget(
+    total: int, max_steps: int, asked: str, ts: Tensor, remedy: str
+) -> None:
+    """Refuse a fixed-step solve of more than ``max_steps`` steps, before any."""
+    if total > positive_int("max_steps", max_steps):
+        raise ValueError(
+            f"{asked} asks for {total} steps from t = {fmt(ts[0])} to "
+            f"{fmt(ts[-1])}, more than max_steps={max_steps}; {remedy}, or raise "
+            "max_steps if you mean it"
+        )
+
+
 def step_size_underflow(method: str, t_reached: float | None, ts: Tensor):
     """The error an adaptive solve raises when its step size underflows.
 
@@ -342,14 +354,8 @@ def odeint_fixed(
     check_ts(ts)
     ts = ts.to(dtype=y0.dtype, device=y0.device)
     counts = step_counts(ts, dt=dt, n_steps=n_steps)
-    total = sum(counts)
-    if total > positive_int("max_steps", max_steps):
-        raise ValueError(
-            f"{'dt' if dt is not None else 'n_steps'}="
-            f"{dt if dt is not None else n_steps!r} asks for {total} steps from "
-            f"t = {fmt(ts[0])} to {fmt(ts[-1])}, more than max_steps={max_steps}; "
-            "use a larger step, or raise max_steps if you mean it"
-        )
+    asked = f"dt={dt}" if dt is not None else f"n_steps={n_steps!r}"
+    _check_step_budget(sum(counts), max_steps, asked, ts, "use a larger step")
     step, evals_per_step = _METHODS[method]
     check_initial_state(f, y0)
     f = _shape_checked(f, y0)
